@@ -1,0 +1,325 @@
+//! The client certificate, parsed once into owned values the header mapping reads.
+//!
+//! Parsing is strict DER (x509-cert): anything malformed, trailing bytes or an oversize input is an error and the
+//! caller fails closed.
+
+pub mod dn;
+mod time;
+
+use core::net::IpAddr;
+
+use base64ct::{Base64, Encoding};
+use der::Decode;
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::pkix::SubjectAltName;
+use x509_cert::name::Name;
+use x509_cert::Certificate;
+
+pub use time::openssl_time;
+
+/// Largest certificate we accept (DER bytes). Client certificates are 1-2 KiB; this bounds work on hostile input.
+pub const MAX_CERT_DER: usize = 16 * 1024;
+/// The PEM of a `MAX_CERT_DER` certificate, with line breaks and markers, is well under this.
+pub const MAX_CERT_PEM: usize = MAX_CERT_DER * 2;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertError {
+    TooLarge,
+    Pem(&'static str),
+    Der,
+    SubjectAltName,
+}
+
+impl core::fmt::Display for CertError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            CertError::TooLarge => f.write_str("certificate too large"),
+            CertError::Pem(why) => write!(f, "bad PEM: {why}"),
+            CertError::Der => f.write_str("bad DER certificate"),
+            CertError::SubjectAltName => f.write_str("bad subjectAltName extension"),
+        }
+    }
+}
+
+/// Subject alternative names by kind (RFC 5280 section 4.2.1.6), in certificate order.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Sans {
+    pub dns: Vec<String>,
+    pub uri: Vec<String>,
+    pub email: Vec<String>,
+    pub ip: Vec<IpAddr>,
+}
+
+/// A parsed leaf certificate.
+#[derive(Debug, Clone)]
+pub struct ClientCert {
+    pub der: Vec<u8>,
+    pub subject: Name,
+    pub issuer: Name,
+    /// Serial number content octets as encoded (two's complement, may have a leading 0x00).
+    pub serial: Vec<u8>,
+    /// Seconds since the Unix epoch.
+    pub not_before: u64,
+    pub not_after: u64,
+    pub sans: Sans,
+    pub sha256: [u8; 32],
+    pub sha1: [u8; 20],
+}
+
+impl ClientCert {
+    pub fn from_der(der: &[u8]) -> Result<Self, CertError> {
+        if der.len() > MAX_CERT_DER {
+            return Err(CertError::TooLarge);
+        }
+        // `from_der` rejects trailing bytes after the outer SEQUENCE.
+        let cert = Certificate::from_der(der).map_err(|_| CertError::Der)?;
+        let tbs = cert.tbs_certificate();
+        let sans = match tbs.get_extension::<SubjectAltName>() {
+            Ok(Some((_, san))) => collect_sans(&san),
+            Ok(None) => Sans::default(),
+            Err(_) => return Err(CertError::SubjectAltName),
+        };
+        let validity = tbs.validity();
+        Ok(ClientCert {
+            der: der.to_vec(),
+            subject: tbs.subject().clone(),
+            issuer: tbs.issuer().clone(),
+            serial: tbs.serial_number().as_bytes().to_vec(),
+            not_before: validity.not_before.to_unix_duration().as_secs(),
+            not_after: validity.not_after.to_unix_duration().as_secs(),
+            sans,
+            sha256: Sha256::digest(der).into(),
+            sha1: Sha1::digest(der).into(),
+        })
+    }
+
+    /// Exactly one `CERTIFICATE` PEM block; only whitespace may surround it.
+    pub fn from_pem(pem: &[u8]) -> Result<Self, CertError> {
+        Self::from_der(&pem_to_der(pem)?)
+    }
+
+    /// Serial number as nginx `$ssl_client_serial` and Envoy print it: upper-case hex, no colons, no sign padding
+    /// (OpenSSL `i2a_ASN1_INTEGER`); a negative serial (non-conforming, RFC 5280 section 4.1.2.2) gets a `-`.
+    pub fn serial_hex(&self) -> String {
+        let bytes = self.serial.as_slice();
+        let negative = bytes.first().is_some_and(|b| b & 0x80 != 0);
+        let magnitude: Vec<u8> = if negative { twos_complement_magnitude(bytes) } else { bytes.to_vec() };
+        let start = magnitude.iter().position(|b| *b != 0).unwrap_or(magnitude.len().saturating_sub(1));
+        let digits = hex_upper(magnitude.get(start..).unwrap_or(&[]));
+        let digits = if digits.is_empty() { "00".to_string() } else { digits };
+        if negative {
+            format!("-{digits}")
+        } else {
+            digits
+        }
+    }
+
+    pub fn der_base64(&self) -> String {
+        Base64::encode_string(&self.der)
+    }
+
+    /// PEM with 64-character lines and a final newline, as OpenSSL writes it.
+    pub fn pem(&self) -> String {
+        let b64 = self.der_base64();
+        let mut out = String::with_capacity(b64.len() + b64.len() / 64 + 64);
+        out.push_str("-----BEGIN CERTIFICATE-----\n");
+        for chunk in b64.as_bytes().chunks(64) {
+            out.push_str(core::str::from_utf8(chunk).unwrap_or_default());
+            out.push('\n');
+        }
+        out.push_str("-----END CERTIFICATE-----\n");
+        out
+    }
+
+    /// The SPIFFE ID: an X.509-SVID has exactly one URI SAN, with scheme `spiffe` (SPIFFE X509-SVID spec, 2).
+    pub fn spiffe_id(&self) -> Option<&str> {
+        match self.sans.uri.as_slice() {
+            [only] if only.starts_with("spiffe://") => Some(only.as_str()),
+            _ => None,
+        }
+    }
+
+    /// RFC 5280 section 4.1.2.5: valid from notBefore through notAfter inclusive.
+    pub fn validity_error(&self, now_unix: u64) -> Option<&'static str> {
+        if now_unix < self.not_before {
+            Some("certificate is not yet valid")
+        } else if now_unix > self.not_after {
+            Some("certificate has expired")
+        } else {
+            None
+        }
+    }
+}
+
+fn collect_sans(san: &SubjectAltName) -> Sans {
+    let mut sans = Sans::default();
+    for name in &san.0 {
+        match name {
+            GeneralName::DnsName(s) => sans.dns.push(s.to_string()),
+            GeneralName::UniformResourceIdentifier(s) => sans.uri.push(s.to_string()),
+            GeneralName::Rfc822Name(s) => sans.email.push(s.to_string()),
+            GeneralName::IpAddress(octets) => {
+                let b = octets.as_bytes();
+                if let Ok(v4) = <[u8; 4]>::try_from(b) {
+                    sans.ip.push(IpAddr::from(v4));
+                } else if let Ok(v6) = <[u8; 16]>::try_from(b) {
+                    sans.ip.push(IpAddr::from(v6));
+                }
+            }
+            _ => {}
+        }
+    }
+    sans
+}
+
+fn twos_complement_magnitude(bytes: &[u8]) -> Vec<u8> {
+    let mut out: Vec<u8> = bytes.iter().map(|b| !b).collect();
+    for byte in out.iter_mut().rev() {
+        let (v, carry) = byte.overflowing_add(1);
+        *byte = v;
+        if !carry {
+            break;
+        }
+    }
+    out
+}
+
+const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+const END: &[u8] = b"-----END CERTIFICATE-----";
+
+/// Decodes one PEM certificate. Envoy 1.40 and nginx give plain PEM with `\n` line breaks; we accept any ASCII
+/// whitespace inside the base64 body and refuse anything else around the block (RFC 7468 section 2).
+pub fn pem_to_der(pem: &[u8]) -> Result<Vec<u8>, CertError> {
+    if pem.len() > MAX_CERT_PEM {
+        return Err(CertError::TooLarge);
+    }
+    let text = trim_ascii(pem);
+    let body = text
+        .strip_prefix(BEGIN)
+        .ok_or(CertError::Pem("missing BEGIN CERTIFICATE"))?
+        .strip_suffix(END)
+        .ok_or(CertError::Pem("missing END CERTIFICATE or trailing data"))?;
+    if find(body, b"-----").is_some() {
+        return Err(CertError::Pem("more than one PEM block"));
+    }
+    let compact: Vec<u8> = body.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+    Base64::decode_vec(core::str::from_utf8(&compact).map_err(|_| CertError::Pem("non-ASCII body"))?)
+        .map_err(|_| CertError::Pem("bad base64"))
+}
+
+fn trim_ascii(b: &[u8]) -> &[u8] {
+    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |i| i + 1);
+    b.get(start..end).unwrap_or(&[])
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+pub fn hex_upper(bytes: &[u8]) -> String {
+    hex(bytes, b"0123456789ABCDEF")
+}
+
+pub fn hex_lower(bytes: &[u8]) -> String {
+    hex(bytes, b"0123456789abcdef")
+}
+
+fn hex(bytes: &[u8], digits: &[u8; 16]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(digits[usize::from(b >> 4)]));
+        s.push(char::from(digits[usize::from(b & 0x0f)]));
+    }
+    s
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters (nginx `$ssl_client_escaped_cert` style).
+pub fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3 / 2);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push_str(&hex_upper(&[b]));
+        }
+    }
+    out
+}
+
+/// Percent-decodes (`%XX`); `None` on a malformed escape.
+pub fn url_decode(s: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while let Some(&b) = s.get(i) {
+        if b == b'%' {
+            let hi = char::from(*s.get(i + 1)?).to_digit(16)?;
+            let lo = char::from(*s.get(i + 2)?).to_digit(16)?;
+            out.push(u8::try_from(hi * 16 + lo).ok()?);
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serial_hex_matches_openssl_style() {
+        let mut c = dummy();
+        c.serial = vec![0x00, 0x8f, 0x01];
+        assert_eq!(c.serial_hex(), "8F01");
+        c.serial = vec![0x01, 0x23];
+        assert_eq!(c.serial_hex(), "0123");
+        c.serial = vec![0x00];
+        assert_eq!(c.serial_hex(), "00");
+        c.serial = vec![0xff];
+        assert_eq!(c.serial_hex(), "-01");
+    }
+
+    #[test]
+    fn pem_refuses_garbage_and_second_block() {
+        assert!(matches!(pem_to_der(b"hello"), Err(CertError::Pem(_))));
+        let one = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        assert_eq!(pem_to_der(one), Ok(vec![0, 0, 0]));
+        let mut two = one.to_vec();
+        two.extend_from_slice(one);
+        assert!(pem_to_der(&two).is_err());
+        let mut trailing = one.to_vec();
+        trailing.extend_from_slice(b"junk");
+        assert!(pem_to_der(&trailing).is_err());
+        assert!(ClientCert::from_pem(one).is_err());
+    }
+
+    #[test]
+    fn url_round_trip() {
+        let s = "-----BEGIN CERTIFICATE-----\nMII+/=\n";
+        let e = url_encode(s);
+        assert_eq!(e, "-----BEGIN%20CERTIFICATE-----%0AMII%2B%2F%3D%0A");
+        assert_eq!(url_decode(e.as_bytes()).as_deref(), Some(s.as_bytes()));
+        assert_eq!(url_decode(b"%zz"), None);
+        assert_eq!(url_decode(b"%4"), None);
+    }
+
+    fn dummy() -> ClientCert {
+        ClientCert {
+            der: vec![],
+            subject: Name::default(),
+            issuer: Name::default(),
+            serial: vec![],
+            not_before: 0,
+            not_after: 0,
+            sans: Sans::default(),
+            sha256: [0; 32],
+            sha1: [0; 20],
+        }
+    }
+}

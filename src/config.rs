@@ -1,0 +1,500 @@
+//! Plugin configuration: JSON in, validated [`Config`] out, once per `on_configure`.
+//!
+//! Unknown fields are refused (a typo such as `"requird"` must not silently weaken the filter), and every error names
+//! the field it is about. Secrets never appear in errors or `Debug` output.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use x509_cert::der::oid::ObjectIdentifier;
+
+use crate::cert::dn;
+use crate::headers::{is_header_safe, normalize_name, valid_header_name};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Strip, and inject when a verified certificate is present.
+    Optional,
+    /// Anything but a verified certificate gets a local reply.
+    Required,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostKind {
+    Auto,
+    Envoy,
+    Kong,
+}
+
+/// Where Envoy's certificate comes from (see `host::read_peer`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Auto,
+    Property,
+    Xfcc,
+}
+
+/// What a header carries. Identity fields are injected only for a verified certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Field {
+    SubjectDn,
+    IssuerDn,
+    SubjectDnLegacy,
+    IssuerDnLegacy,
+    SubjectAttr(ObjectIdentifier),
+    IssuerAttr(ObjectIdentifier),
+    Serial,
+    FingerprintSha1,
+    FingerprintSha256,
+    CertDerBase64,
+    CertPemUrlencoded,
+    /// RFC 9440 section 2.2: the DER as a structured-field byte sequence, `:base64:`.
+    ClientCertSf,
+    NotBefore,
+    NotAfter,
+    SanDns,
+    SanUri,
+    SanEmail,
+    SanIp,
+    SpiffeId,
+    /// `SUCCESS`, `NONE` or `FAILED:<reason>`, like nginx `$ssl_client_verify`.
+    Verify,
+    /// `1` for a verified certificate (BaaS `X-SSL-Client-CertAuth-Validated`).
+    Validated,
+    Static(String),
+    ValidateToken,
+}
+
+impl Field {
+    /// Fields that do not describe the certificate: sent on every request that passes, certificate or not.
+    pub fn is_identity(&self) -> bool {
+        !matches!(self, Field::Verify | Field::Static(_) | Field::ValidateToken)
+    }
+
+    fn parse(s: &str) -> Result<Field, String> {
+        let simple = match s {
+            "subject_dn" => Some(Field::SubjectDn),
+            "issuer_dn" => Some(Field::IssuerDn),
+            "subject_dn_legacy" => Some(Field::SubjectDnLegacy),
+            "issuer_dn_legacy" => Some(Field::IssuerDnLegacy),
+            "serial" => Some(Field::Serial),
+            "fingerprint_sha1" => Some(Field::FingerprintSha1),
+            "fingerprint_sha256" => Some(Field::FingerprintSha256),
+            "cert_der_base64" => Some(Field::CertDerBase64),
+            "cert_pem_urlencoded" => Some(Field::CertPemUrlencoded),
+            "client_cert_rfc9440" => Some(Field::ClientCertSf),
+            "not_before" => Some(Field::NotBefore),
+            "not_after" => Some(Field::NotAfter),
+            "san_dns" => Some(Field::SanDns),
+            "san_uri" => Some(Field::SanUri),
+            "san_email" => Some(Field::SanEmail),
+            "san_ip" => Some(Field::SanIp),
+            "spiffe_id" => Some(Field::SpiffeId),
+            "verify" => Some(Field::Verify),
+            "validated" => Some(Field::Validated),
+            "validate_token" => Some(Field::ValidateToken),
+            _ => None,
+        };
+        if let Some(f) = simple {
+            return Ok(f);
+        }
+        if let Some(v) = s.strip_prefix("static:") {
+            if !is_header_safe(v.as_bytes()) {
+                return Err("static value has control characters".into());
+            }
+            return Ok(Field::Static(v.to_string()));
+        }
+        for (prefix, subject) in [("subject.", true), ("issuer.", false)] {
+            if let Some(attr) = s.strip_prefix(prefix) {
+                let oid = dn::attribute_oid(attr).ok_or_else(|| format!("unknown attribute `{attr}`"))?;
+                return Ok(if subject { Field::SubjectAttr(oid) } else { Field::IssuerAttr(oid) });
+            }
+        }
+        Err(format!("unknown field `{s}`"))
+    }
+}
+
+/// A secret kept out of logs and `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mapping {
+    /// Lower-case header name.
+    pub name: String,
+    pub field: Field,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub mode: Mode,
+    pub host: HostKind,
+    pub source: Source,
+    pub mappings: Vec<Mapping>,
+    /// Normalized (lower case, `_` as `-`) prefixes of owned header names.
+    pub strip_prefixes: Vec<String>,
+    /// Normalized owned names: every mapped header and `strip_headers`.
+    pub strip_names: Vec<String>,
+    pub validate_token: Option<Secret>,
+    pub utf8: bool,
+    pub trusted_issuers: Vec<String>,
+    pub check_validity: bool,
+    pub reject_status: u32,
+    pub reject_body: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            mode: Mode::Optional,
+            host: HostKind::Auto,
+            source: Source::Auto,
+            mappings: Vec::new(),
+            strip_prefixes: vec!["x-ssl".to_string()],
+            strip_names: Vec::new(),
+            validate_token: None,
+            utf8: false,
+            trusted_issuers: Vec::new(),
+            check_validity: true,
+            reject_status: 403,
+            reject_body: DEFAULT_REJECT_BODY.to_string(),
+        }
+    }
+}
+
+pub const DEFAULT_REJECT_BODY: &str = "client certificate required\n";
+
+/// A configuration error: which field, and what is wrong with it. Never contains a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration: field `{}`: {}", self.field, self.message)
+    }
+}
+
+fn err(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError { field: field.into(), message: message.into() }
+}
+
+const BAAS: &[(&str, &str)] = &[
+    ("x-ssl-client-certauth-validated", "validated"),
+    ("x-ssl-client-serial", "serial"),
+    ("x-ssl-client-cn", "subject.CN"),
+    ("x-ssl-client-uid", "subject.UID"),
+    ("x-ssl-issuer-dn", "issuer_dn"),
+    ("x-ssl-validate-token", "validate_token"),
+];
+
+const CLOUDFLARE: &[(&str, &str)] = &[
+    ("cf-client-cert-der-base64", "cert_der_base64"),
+    ("cf-client-cert-sha256", "fingerprint_sha256"),
+    ("x-cert-issuer-dn", "issuer_dn"),
+    ("x-cert-subject-dn", "subject_dn"),
+    ("x-cert-issuer-dn-l", "issuer_dn_legacy"),
+    ("x-cert-subject-dn-l", "subject_dn_legacy"),
+    ("x-cert-serial", "serial"),
+    ("x-cert-finger", "fingerprint_sha1"),
+    ("x-cert-verify", "verify"),
+    ("x-cert-notbe", "not_before"),
+    ("x-cert-notaf", "not_after"),
+];
+
+const RFC9440: &[(&str, &str)] = &[("client-cert", "client_cert_rfc9440")];
+
+/// Names the filter must never write: connection-level or framing headers, and Envoy's own XFCC.
+const FORBIDDEN_NAMES: &[&str] = &[
+    "host",
+    "connection",
+    "content-length",
+    "transfer-encoding",
+    "te",
+    "upgrade",
+    "keep-alive",
+    "proxy-connection",
+    "x-forwarded-client-cert",
+];
+
+const KNOWN_FIELDS: &[&str] = &[
+    "mode",
+    "host",
+    "source",
+    "preset",
+    "headers",
+    "strip_prefixes",
+    "strip_headers",
+    "validate_token",
+    "validate_token_env",
+    "utf8",
+    "trusted_issuers",
+    "check_validity",
+    "reject_status",
+    "reject_body",
+];
+
+fn take<T: DeserializeOwned>(map: &mut Map<String, Value>, key: &str, what: &str) -> Result<Option<T>, ConfigError> {
+    match map.remove(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => serde_json::from_value(v).map(Some).map_err(|_| err(key, format!("expected {what}"))),
+    }
+}
+
+fn choice<T: Copy>(map: &mut Map<String, Value>, key: &str, options: &[(&str, T)]) -> Result<Option<T>, ConfigError> {
+    let Some(s) = take::<String>(map, key, "a string")? else {
+        return Ok(None);
+    };
+    options.iter().find(|(n, _)| *n == s).map(|(_, v)| Some(*v)).ok_or_else(|| {
+        let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+        err(key, format!("`{s}` is not one of {}", names.join(", ")))
+    })
+}
+
+impl Config {
+    /// Parses and validates the plugin configuration. `env` reads the VM's environment (`validate_token_env`).
+    /// An empty configuration means all defaults: strip `x-ssl*`, inject nothing.
+    pub fn parse(json: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let trimmed = json.iter().all(u8::is_ascii_whitespace);
+        let value: Value = if trimmed {
+            Value::Object(Map::new())
+        } else {
+            serde_json::from_slice(json).map_err(|e| err("(root)", format!("not valid JSON: {e}")))?
+        };
+        let Value::Object(mut map) = value else {
+            return Err(err("(root)", "expected a JSON object"));
+        };
+        if let Some(unknown) = map.keys().find(|k| !KNOWN_FIELDS.contains(&k.as_str())) {
+            return Err(err(unknown.clone(), format!("unknown field; known fields: {}", KNOWN_FIELDS.join(", "))));
+        }
+        let mut cfg = Config::default();
+        if let Some(m) = choice(&mut map, "mode", &[("optional", Mode::Optional), ("required", Mode::Required)])? {
+            cfg.mode = m;
+        }
+        let hosts = [("auto", HostKind::Auto), ("envoy", HostKind::Envoy), ("kong", HostKind::Kong)];
+        if let Some(h) = choice(&mut map, "host", &hosts)? {
+            cfg.host = h;
+        }
+        let sources = [("auto", Source::Auto), ("property", Source::Property), ("xfcc", Source::Xfcc)];
+        if let Some(s) = choice(&mut map, "source", &sources)? {
+            cfg.source = s;
+        }
+        let presets: [(&str, &[(&str, &str)]); 4] =
+            [("none", &[]), ("baas", BAAS), ("cloudflare", CLOUDFLARE), ("rfc9440", RFC9440)];
+        let preset = choice(&mut map, "preset", &presets)?.unwrap_or(&[]);
+        let custom: BTreeMap<String, String> =
+            take(&mut map, "headers", "an object of header name to field name strings")?.unwrap_or_default();
+
+        let mut mappings: Vec<Mapping> = Vec::new();
+        for (name, field) in preset {
+            let field = Field::parse(field).map_err(|m| err("preset", m))?;
+            mappings.push(Mapping { name: (*name).to_string(), field });
+        }
+        let mut custom_mappings: Vec<Mapping> = Vec::new();
+        for (name, field) in &custom {
+            let key = format!("headers.{name}");
+            let lower = name.to_ascii_lowercase();
+            if !valid_header_name(&lower) {
+                return Err(err(key, "not a valid HTTP header name (RFC 9110 token)"));
+            }
+            if FORBIDDEN_NAMES.contains(&lower.as_str()) {
+                return Err(err(key, "this header cannot be set by the filter"));
+            }
+            let field = Field::parse(field).map_err(|m| err(key.clone(), m))?;
+            // `x-a_b` and `x-a-b` are one variable for CGI-style backends: two custom mappings may not fold together.
+            if custom_mappings.iter().any(|m: &Mapping| normalize_name(&m.name) == normalize_name(&lower)) {
+                return Err(err(key, "two mappings write headers that differ only in case or `-`/`_`"));
+            }
+            // A custom mapping replaces the preset's mapping of the same header.
+            mappings.retain(|m| normalize_name(&m.name) != normalize_name(&lower));
+            custom_mappings.push(Mapping { name: lower, field });
+        }
+        mappings.extend(custom_mappings);
+
+        if let Some(prefixes) = take::<Vec<String>>(&mut map, "strip_prefixes", "a list of strings")? {
+            cfg.strip_prefixes = Vec::with_capacity(prefixes.len());
+            for p in prefixes {
+                if p.is_empty() || !valid_header_name(&p) {
+                    return Err(err("strip_prefixes", format!("`{p}` is not a header-name prefix")));
+                }
+                cfg.strip_prefixes.push(normalize_name(&p));
+            }
+        }
+        let mut strip_names: Vec<String> = mappings.iter().map(|m| normalize_name(&m.name)).collect();
+        for name in take::<Vec<String>>(&mut map, "strip_headers", "a list of strings")?.unwrap_or_default() {
+            if !valid_header_name(&name) {
+                return Err(err("strip_headers", format!("`{name}` is not a valid header name")));
+            }
+            strip_names.push(normalize_name(&name));
+        }
+        strip_names.sort();
+        strip_names.dedup();
+        cfg.strip_names = strip_names;
+
+        let token = take::<String>(&mut map, "validate_token", "a string")?;
+        let token_env = take::<String>(&mut map, "validate_token_env", "a string")?;
+        cfg.validate_token = match (token, token_env) {
+            (Some(_), Some(_)) => {
+                return Err(err("validate_token_env", "set either validate_token or validate_token_env, not both"))
+            }
+            (Some(t), None) => Some(check_token(t, "validate_token")?),
+            (None, Some(var)) => {
+                let t = env(&var).filter(|t| !t.is_empty()).ok_or_else(|| {
+                    err("validate_token_env", format!("environment variable `{var}` is not set in the VM"))
+                })?;
+                Some(check_token(t, "validate_token_env")?)
+            }
+            (None, None) => None,
+        };
+        if cfg.validate_token.is_none() {
+            if let Some(m) = mappings.iter().find(|m| m.field == Field::ValidateToken) {
+                let field = if custom.contains_key(&m.name) { format!("headers.{}", m.name) } else { "preset".into() };
+                return Err(err(field, format!("header `{}` needs validate_token or validate_token_env", m.name)));
+            }
+        }
+        cfg.mappings = mappings;
+
+        cfg.utf8 = take(&mut map, "utf8", "true or false")?.unwrap_or(false);
+        cfg.check_validity = take(&mut map, "check_validity", "true or false")?.unwrap_or(true);
+        cfg.trusted_issuers = take::<Vec<String>>(&mut map, "trusted_issuers", "a list of RFC 2253 DN strings")?
+            .unwrap_or_default();
+        if cfg.trusted_issuers.iter().any(String::is_empty) {
+            return Err(err("trusted_issuers", "an issuer DN is empty"));
+        }
+        if let Some(status) = take::<u32>(&mut map, "reject_status", "an HTTP status code")? {
+            if !(400..=599).contains(&status) {
+                return Err(err("reject_status", "must be a 4xx or 5xx status"));
+            }
+            cfg.reject_status = status;
+        }
+        if let Some(body) = take::<String>(&mut map, "reject_body", "a string")? {
+            if body.len() > 1024 {
+                return Err(err("reject_body", "longer than 1024 bytes"));
+            }
+            cfg.reject_body = body;
+        }
+        Ok(cfg)
+    }
+
+    /// True when the header (any case, `_` read as `-`) belongs to the filter and must not come from the client.
+    pub fn owns(&self, name: &[u8]) -> bool {
+        let n = normalize_name_bytes(name);
+        self.strip_prefixes.iter().any(|p| n.starts_with(p.as_str())) || self.strip_names.contains(&n)
+    }
+}
+
+fn normalize_name_bytes(name: &[u8]) -> String {
+    normalize_name(&String::from_utf8_lossy(name))
+}
+
+fn check_token(t: String, field: &str) -> Result<Secret, ConfigError> {
+    // A header value: visible ASCII only (RFC 9110 section 5.5); the value itself is never echoed.
+    if t.is_empty() || !t.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return Err(err(field, "the token must be non-empty visible ASCII"));
+    }
+    Ok(Secret(t))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn parse(json: &str) -> Result<Config, ConfigError> {
+        Config::parse(json.as_bytes(), &no_env)
+    }
+
+    #[test]
+    fn empty_config_strips_x_ssl_only() {
+        let cfg = parse("").unwrap();
+        assert!(cfg.mappings.is_empty());
+        assert!(cfg.owns(b"X-SSL-Client-CN"));
+        assert!(cfg.owns(b"x_ssl_client_cn"));
+        assert!(cfg.owns(b"X-Ssl"));
+        assert!(!cfg.owns(b"x-ss"));
+        assert!(!cfg.owns(b"authorization"));
+    }
+
+    #[test]
+    fn baas_needs_a_token() {
+        let e = parse(r#"{"preset":"baas"}"#).unwrap_err();
+        assert_eq!(e.field, "preset");
+        let cfg = parse(r#"{"preset":"baas","validate_token":"s3cret"}"#).unwrap();
+        assert_eq!(cfg.mappings.len(), 6);
+        assert!(!format!("{cfg:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn token_from_environment() {
+        let env = |k: &str| (k == "TOKEN").then(|| "from-env".to_string());
+        let cfg = Config::parse(br#"{"preset":"baas","validate_token_env":"TOKEN"}"#, &env).unwrap();
+        assert_eq!(cfg.validate_token.as_ref().map(Secret::expose), Some("from-env"));
+        let e = Config::parse(br#"{"preset":"baas","validate_token_env":"OTHER"}"#, &env).unwrap_err();
+        assert_eq!(e.field, "validate_token_env");
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (r#"{"mdoe":"required"}"#, "mdoe"),
+            (r#"{"mode":"strict"}"#, "mode"),
+            (r#"{"mode":1}"#, "mode"),
+            (r#"{"preset":"aws"}"#, "preset"),
+            (r#"{"headers":{"x bad":"serial"}}"#, "headers.x bad"),
+            (r#"{"headers":{"x-ok":"subject.NOPE"}}"#, "headers.x-ok"),
+            (r#"{"headers":{"x-ok":"nope"}}"#, "headers.x-ok"),
+            (r#"{"headers":{"host":"serial"}}"#, "headers.host"),
+            (r#"{"headers":{"x-a":"serial","x_a":"serial"}}"#, "headers.x_a"),
+            (r#"{"headers":{"x-t":"validate_token"}}"#, "headers.x-t"),
+            (r#"{"headers":{"x-s":"static:a\nb"}}"#, "headers.x-s"),
+            (r#"{"strip_prefixes":[""]}"#, "strip_prefixes"),
+            (r#"{"strip_headers":["a b"]}"#, "strip_headers"),
+            (r#"{"reject_status":200}"#, "reject_status"),
+            (r#"{"validate_token":"a b"}"#, "validate_token"),
+            (r#"{"validate_token":"a","validate_token_env":"B"}"#, "validate_token_env"),
+            (r#"{"utf8":"yes"}"#, "utf8"),
+            ("[]", "(root)"),
+            ("{", "(root)"),
+        ];
+        for (json, field) in cases {
+            let e = parse(json).unwrap_err();
+            assert_eq!(e.field, field, "{json}: {e}");
+        }
+    }
+
+    #[test]
+    fn secret_never_in_errors() {
+        let e = parse(r#"{"validate_token":"bad token value"}"#).unwrap_err();
+        assert!(!e.to_string().contains("bad token value"));
+    }
+
+    #[test]
+    fn custom_mapping_overrides_preset_and_is_owned() {
+        let cfg = parse(r#"{"preset":"cloudflare","headers":{"X-Cert-Serial":"fingerprint_sha256","x-org":"subject.O"}}"#)
+            .unwrap();
+        let serial: Vec<_> = cfg.mappings.iter().filter(|m| m.name == "x-cert-serial").collect();
+        assert_eq!(serial.len(), 1);
+        assert_eq!(serial[0].field, Field::FingerprintSha256);
+        assert!(cfg.owns(b"X_ORG"));
+        assert!(cfg.owns(b"Cf-Client-Cert-Sha256"));
+    }
+}

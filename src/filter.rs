@@ -1,0 +1,181 @@
+//! The request decision, free of proxy-wasm: strip, read the certificate, enforce, inject (SPEC, required behaviour).
+
+use crate::cert::{self, dn, ClientCert};
+use crate::config::{Config, Field, Mode};
+use crate::headers::is_header_safe;
+use crate::host::{read_peer, Host, Level, Peer};
+
+/// What the proxy layer returns to the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Continue,
+    /// A local reply was sent: the proxy layer must return `Action::Pause`.
+    Replied,
+}
+
+/// The certificate state headers are built from, after the configured policy.
+enum Verdict {
+    Verified(Box<ClientCert>),
+    NoCert,
+    Unverified(String),
+    /// Something went wrong reading or parsing: inject nothing at all.
+    Error,
+}
+
+const INTERNAL_ERROR_BODY: &[u8] = b"internal error\n";
+
+pub fn on_request_headers(cfg: &Config, host: &mut dyn Host) -> Outcome {
+    // 1. Strip. If the header map cannot be read or a header cannot be removed, nothing is known to be clean:
+    //    reply rather than forward.
+    let headers = match host.request_headers() {
+        Ok(h) => h,
+        Err(e) => {
+            host.log(Level::Error, &format!("cannot read request headers (status {})", e.0));
+            return reply(host, 500, INTERNAL_ERROR_BODY);
+        }
+    };
+    let mut stripped: Vec<&str> = Vec::new();
+    for (name, _) in &headers {
+        if !cfg.owns(name) {
+            continue;
+        }
+        let Ok(name) = core::str::from_utf8(name) else {
+            host.log(Level::Error, "owned header with a non-UTF-8 name: cannot remove it");
+            return reply(host, 400, b"bad request\n");
+        };
+        if stripped.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+            continue;
+        }
+        if let Err(e) = host.remove_request_header(name) {
+            host.log(Level::Error, &format!("cannot remove header {name} (status {})", e.0));
+            return reply(host, 500, INTERNAL_ERROR_BODY);
+        }
+        stripped.push(name);
+    }
+    if !stripped.is_empty() {
+        // Names only: the values are what a client tried to forge and may be anything.
+        host.log(Level::Warn, &format!("stripped client-supplied headers: {}", stripped.join(", ")));
+    }
+
+    // 2. Read and judge the certificate.
+    let verdict = match read_peer(cfg, host, &headers) {
+        Ok(Peer::None) => Verdict::NoCert,
+        Ok(Peer::Unverified(reason)) => Verdict::Unverified(reason),
+        Ok(Peer::Verified(cert)) => match policy_failure(cfg, host, &cert) {
+            None => Verdict::Verified(cert),
+            Some(reason) => Verdict::Unverified(reason),
+        },
+        Err(e) => {
+            host.log(Level::Warn, &format!("no identity injected: {e}"));
+            Verdict::Error
+        }
+    };
+    if let Verdict::Unverified(reason) = &verdict {
+        host.log(Level::Info, &format!("client certificate not verified: {reason}"));
+    }
+
+    // 3. Enforce.
+    if cfg.mode == Mode::Required && !matches!(verdict, Verdict::Verified(_)) {
+        return reply(host, cfg.reject_status, cfg.reject_body.as_bytes());
+    }
+
+    // 4. Inject.
+    if matches!(verdict, Verdict::Error) {
+        return Outcome::Continue;
+    }
+    let cert = match &verdict {
+        Verdict::Verified(c) => Some(c.as_ref()),
+        _ => None,
+    };
+    let status = match &verdict {
+        Verdict::Verified(_) => "SUCCESS".to_string(),
+        Verdict::Unverified(reason) => format!("FAILED:{reason}"),
+        Verdict::NoCert | Verdict::Error => "NONE".to_string(),
+    };
+    for m in &cfg.mappings {
+        let value = match (&m.field, cert) {
+            (Field::Verify, _) => Some(status.clone()),
+            (Field::Static(v), _) => Some(v.clone()),
+            (Field::ValidateToken, _) => cfg.validate_token.as_ref().map(|t| t.expose().to_string()),
+            (field, Some(c)) => identity_value(field, c, cfg.utf8),
+            (_, None) => None,
+        };
+        let Some(value) = value else { continue };
+        if !is_header_safe(value.as_bytes()) {
+            host.log(Level::Warn, &format!("not sending {}: value has control characters", m.name));
+            continue;
+        }
+        if let Err(e) = host.set_request_header(&m.name, value.as_bytes()) {
+            // A half-written identity must not reach the upstream.
+            host.log(Level::Error, &format!("cannot set header {} (status {})", m.name, e.0));
+            return reply(host, 500, INTERNAL_ERROR_BODY);
+        }
+    }
+    Outcome::Continue
+}
+
+/// Checks a verified certificate against the configured policy; the reason reads like OpenSSL's verify errors.
+fn policy_failure(cfg: &Config, host: &dyn Host, cert: &ClientCert) -> Option<String> {
+    if cfg.check_validity {
+        match host.now_unix() {
+            Ok(now) => {
+                if let Some(why) = cert.validity_error(now) {
+                    return Some(why.to_string());
+                }
+            }
+            Err(e) => {
+                host.log(Level::Error, &format!("cannot read the host clock (status {})", e.0));
+                return Some("cannot check validity".to_string());
+            }
+        }
+    }
+    if !cfg.trusted_issuers.is_empty() {
+        let issuer = dn::rfc2253(&cert.issuer, false);
+        if !cfg.trusted_issuers.contains(&issuer) {
+            return Some("issuer not trusted".to_string());
+        }
+    }
+    None
+}
+
+fn join<T: ToString>(items: &[T]) -> Option<String> {
+    if items.is_empty() {
+        None
+    } else {
+        Some(items.iter().map(T::to_string).collect::<Vec<_>>().join(","))
+    }
+}
+
+/// The value of a certificate field; `None` when the certificate has no such value (the header is then not sent).
+pub fn identity_value(field: &Field, c: &ClientCert, utf8: bool) -> Option<String> {
+    match field {
+        Field::SubjectDn => Some(dn::rfc2253(&c.subject, utf8)),
+        Field::IssuerDn => Some(dn::rfc2253(&c.issuer, utf8)),
+        Field::SubjectDnLegacy => Some(dn::legacy(&c.subject)),
+        Field::IssuerDnLegacy => Some(dn::legacy(&c.issuer)),
+        Field::SubjectAttr(oid) => dn::attribute(&c.subject, oid, utf8),
+        Field::IssuerAttr(oid) => dn::attribute(&c.issuer, oid, utf8),
+        Field::Serial => Some(c.serial_hex()),
+        Field::FingerprintSha1 => Some(cert::hex_lower(&c.sha1)),
+        Field::FingerprintSha256 => Some(cert::hex_lower(&c.sha256)),
+        Field::CertDerBase64 => Some(c.der_base64()),
+        Field::CertPemUrlencoded => Some(cert::url_encode(&c.pem())),
+        Field::ClientCertSf => Some(format!(":{}:", c.der_base64())),
+        Field::NotBefore => Some(cert::openssl_time(c.not_before)),
+        Field::NotAfter => Some(cert::openssl_time(c.not_after)),
+        Field::SanDns => join(&c.sans.dns),
+        Field::SanUri => join(&c.sans.uri),
+        Field::SanEmail => join(&c.sans.email),
+        Field::SanIp => join(&c.sans.ip),
+        Field::SpiffeId => c.spiffe_id().map(str::to_string),
+        Field::Validated => Some("1".to_string()),
+        Field::Verify | Field::Static(_) | Field::ValidateToken => None,
+    }
+}
+
+fn reply(host: &mut dyn Host, status: u32, body: &[u8]) -> Outcome {
+    if let Err(e) = host.send_local_reply(status, body) {
+        host.log(Level::Error, &format!("cannot send local reply (status {})", e.0));
+    }
+    Outcome::Replied
+}

@@ -1,0 +1,118 @@
+//! A state-based host for tests (in the spirit of the proxy-wasm Go SDK's `proxytest`): set properties and
+//! request headers, run the filter, then read back headers, the local reply and the logs.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use super::{HeaderList, Host, HostError, Level};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalReply {
+    pub status: u32,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Default)]
+pub struct FakeHost {
+    properties: HashMap<Vec<String>, Vec<u8>>,
+    failing_properties: HashMap<Vec<String>, u32>,
+    pub headers: HeaderList,
+    pub reply: Option<LocalReply>,
+    pub now: u64,
+    logs: RefCell<Vec<(Level, String)>>,
+    /// Makes header writes fail with this status, to test fail-closed paths.
+    pub fail_header_writes: Option<u32>,
+}
+
+impl FakeHost {
+    pub fn new() -> Self {
+        FakeHost { now: 1_800_000_000, ..Default::default() }
+    }
+
+    pub fn with_property(mut self, path: &[&str], value: impl Into<Vec<u8>>) -> Self {
+        self.properties.insert(path.iter().map(|s| (*s).to_string()).collect(), value.into());
+        self
+    }
+
+    pub fn with_failing_property(mut self, path: &[&str], status: u32) -> Self {
+        self.failing_properties.insert(path.iter().map(|s| (*s).to_string()).collect(), status);
+        self
+    }
+
+    pub fn with_header(mut self, name: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn at(mut self, now_unix: u64) -> Self {
+        self.now = now_unix;
+        self
+    }
+
+    /// Every value of a header, matched case-insensitively.
+    pub fn header_values(&self, name: &str) -> Vec<String> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+            .collect()
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        let mut values = self.header_values(name);
+        assert!(values.len() <= 1, "header {name} appears {} times", values.len());
+        values.pop()
+    }
+
+    pub fn logs(&self) -> Vec<(Level, String)> {
+        self.logs.borrow().clone()
+    }
+
+    pub fn log_text(&self) -> String {
+        self.logs.borrow().iter().map(|(_, m)| m.as_str()).collect::<Vec<_>>().join("\n")
+    }
+}
+
+impl Host for FakeHost {
+    fn property(&self, path: &[&str]) -> Result<Option<Vec<u8>>, HostError> {
+        let key: Vec<String> = path.iter().map(|s| (*s).to_string()).collect();
+        if let Some(status) = self.failing_properties.get(&key) {
+            return Err(HostError(*status));
+        }
+        Ok(self.properties.get(&key).cloned())
+    }
+
+    fn request_headers(&self) -> Result<HeaderList, HostError> {
+        Ok(self.headers.clone())
+    }
+
+    fn remove_request_header(&mut self, name: &str) -> Result<(), HostError> {
+        if let Some(s) = self.fail_header_writes {
+            return Err(HostError(s));
+        }
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name.as_bytes()));
+        Ok(())
+    }
+
+    fn set_request_header(&mut self, name: &str, value: &[u8]) -> Result<(), HostError> {
+        if let Some(s) = self.fail_header_writes {
+            return Err(HostError(s));
+        }
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name.as_bytes()));
+        self.headers.push((name.as_bytes().to_vec(), value.to_vec()));
+        Ok(())
+    }
+
+    fn send_local_reply(&mut self, status: u32, body: &[u8]) -> Result<(), HostError> {
+        self.reply = Some(LocalReply { status, body: body.to_vec() });
+        Ok(())
+    }
+
+    fn now_unix(&self) -> Result<u64, HostError> {
+        Ok(self.now)
+    }
+
+    fn log(&self, level: Level, message: &str) {
+        self.logs.borrow_mut().push((level, message.to_string()));
+    }
+}

@@ -1,0 +1,255 @@
+//! Everything that differs between hosts lives here: the [`Host`] trait every host call goes through, the property
+//! paths (each named once), their encodings, and how each host says which certificate the client presented.
+
+#[cfg(any(test, feature = "test-support"))]
+pub mod fake;
+mod xfcc;
+
+use sha2::{Digest, Sha256};
+
+use crate::cert::{pem_to_der, CertError, ClientCert};
+use crate::config::{Config, HostKind, Source};
+
+/// A host call that did not succeed. Carries the proxy-wasm status code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostError(pub u32);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// Request headers as the host gives them: names and values are bytes (a client can send a non-UTF-8 value).
+pub type HeaderList = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// The host calls the filter needs, nothing more. The proxy-wasm implementation is in `proxy.rs`; tests use
+/// `fake::FakeHost`.
+pub trait Host {
+    /// `Ok(None)` when the host says the property does not exist (or it is empty: SDK 0.2.5 reads an empty value as
+    /// absent).
+    fn property(&self, path: &[&str]) -> Result<Option<Vec<u8>>, HostError>;
+    fn request_headers(&self) -> Result<HeaderList, HostError>;
+    /// Removes every value of the header (host matching is case-insensitive).
+    fn remove_request_header(&mut self, name: &str) -> Result<(), HostError>;
+    /// Sets the header to exactly this one value.
+    fn set_request_header(&mut self, name: &str, value: &[u8]) -> Result<(), HostError>;
+    fn send_local_reply(&mut self, status: u32, body: &[u8]) -> Result<(), HostError>;
+    /// Seconds since the Unix epoch, from the host clock.
+    fn now_unix(&self) -> Result<u64, HostError>;
+    fn log(&self, level: Level, message: &str);
+}
+
+// Envoy attributes: https://www.envoyproxy.io/docs/envoy/latest/intro/arch_overview/advanced/attributes
+// Values are binary: bool is one byte, strings raw bytes.
+pub const ENVOY_PEER_CERTIFICATE: &[&str] = &["connection", "peer_certificate"];
+pub const ENVOY_PEER_CERTIFICATE_VALID: &[&str] = &["connection", "peer_certificate_valid"];
+pub const ENVOY_SHA256_PEER_DIGEST: &[&str] = &["connection", "sha256_peer_certificate_digest"];
+pub const ENVOY_MTLS: &[&str] = &["connection", "mtls"];
+/// Set by Envoy's connection manager under `forward_client_cert_details: SANITIZE_SET`.
+pub const XFCC_HEADER: &str = "x-forwarded-client-cert";
+
+// ngx_wasm_module: `ngx.<variable>` reads any nginx variable, always as a string; an empty variable is "not found".
+pub const NGX_SSL_CLIENT_RAW_CERT: &[&str] = &["ngx", "ssl_client_raw_cert"];
+pub const NGX_SSL_CLIENT_VERIFY: &[&str] = &["ngx", "ssl_client_verify"];
+
+/// What the host says about the client's certificate.
+#[derive(Debug)]
+pub enum Peer {
+    /// No certificate was presented.
+    None,
+    /// Presented but not verified; the reason as in `FAILED:<reason>`.
+    Unverified(String),
+    Verified(Box<ClientCert>),
+}
+
+/// The host's answer could not be trusted or understood: fail closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerError {
+    Host(&'static str, HostError),
+    Cert(CertError),
+    /// A host answer that breaks the host's own contract.
+    Inconsistent(&'static str),
+    Xfcc(&'static str),
+}
+
+impl core::fmt::Display for PeerError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            PeerError::Host(what, e) => write!(f, "host error reading {what}: status {}", e.0),
+            PeerError::Cert(e) => write!(f, "client certificate: {e}"),
+            PeerError::Inconsistent(why) => write!(f, "inconsistent host answer: {why}"),
+            PeerError::Xfcc(why) => write!(f, "x-forwarded-client-cert: {why}"),
+        }
+    }
+}
+
+fn prop(host: &dyn Host, path: &'static [&'static str]) -> Result<Option<Vec<u8>>, PeerError> {
+    let v = host.property(path).map_err(|e| PeerError::Host(path_name(path), e))?;
+    Ok(v.filter(|v| !v.is_empty()))
+}
+
+fn path_name(path: &[&str]) -> &'static str {
+    match path {
+        ["connection", "peer_certificate"] => "connection.peer_certificate",
+        ["connection", "peer_certificate_valid"] => "connection.peer_certificate_valid",
+        ["connection", "sha256_peer_certificate_digest"] => "connection.sha256_peer_certificate_digest",
+        ["connection", "mtls"] => "connection.mtls",
+        ["ngx", "ssl_client_raw_cert"] => "ngx.ssl_client_raw_cert",
+        ["ngx", "ssl_client_verify"] => "ngx.ssl_client_verify",
+        _ => "property",
+    }
+}
+
+/// Envoy bool: exactly one byte, 0 or 1.
+fn envoy_bool(v: &[u8]) -> Result<bool, PeerError> {
+    match v {
+        [0] => Ok(false),
+        [1] => Ok(true),
+        _ => Err(PeerError::Inconsistent("an Envoy bool property is not one byte 0/1")),
+    }
+}
+
+/// Reads the client's certificate the way this host provides it. `headers` is the request as received, before
+/// stripping (Envoy's XFCC may itself be configured as owned and stripped).
+pub fn read_peer(cfg: &Config, host: &dyn Host, headers: &HeaderList) -> Result<Peer, PeerError> {
+    match cfg.host {
+        HostKind::Kong => read_ngx(host),
+        HostKind::Envoy => read_envoy(cfg.source, host, headers),
+        HostKind::Auto => {
+            // Only ngx_wasm_module answers `ngx.*`; on Envoy the lookup is a cheap "not found".
+            match prop(host, NGX_SSL_CLIENT_VERIFY)? {
+                Some(verify) => read_ngx_with(host, &verify),
+                None => read_envoy(cfg.source, host, headers),
+            }
+        }
+    }
+}
+
+fn read_ngx(host: &dyn Host) -> Result<Peer, PeerError> {
+    match prop(host, NGX_SSL_CLIENT_VERIFY)? {
+        // Plain HTTP, or TLS without `ssl_verify_client`: nginx leaves the variable empty.
+        None => Ok(Peer::None),
+        Some(verify) => read_ngx_with(host, &verify),
+    }
+}
+
+/// nginx `$ssl_client_verify`: `SUCCESS`, `NONE` or `FAILED:<reason>` (nginx ngx_http_ssl_module docs).
+fn read_ngx_with(host: &dyn Host, verify: &[u8]) -> Result<Peer, PeerError> {
+    match verify {
+        b"NONE" => Ok(Peer::None),
+        b"SUCCESS" => {
+            let pem = prop(host, NGX_SSL_CLIENT_RAW_CERT)?
+                .ok_or(PeerError::Inconsistent("ssl_client_verify is SUCCESS but ssl_client_raw_cert is empty"))?;
+            let cert = ClientCert::from_pem(&pem).map_err(PeerError::Cert)?;
+            Ok(Peer::Verified(Box::new(cert)))
+        }
+        other => match other.strip_prefix(b"FAILED:") {
+            Some(reason) => Ok(Peer::Unverified(String::from_utf8_lossy(reason).into_owned())),
+            None => Err(PeerError::Inconsistent("unknown ssl_client_verify value")),
+        },
+    }
+}
+
+fn read_envoy(source: Source, host: &dyn Host, headers: &HeaderList) -> Result<Peer, PeerError> {
+    let presented = match prop(host, ENVOY_MTLS)? {
+        Some(v) => envoy_bool(&v)?,
+        None => false,
+    };
+    let der = match source {
+        Source::Xfcc => {
+            if !presented {
+                return Ok(Peer::None);
+            }
+            xfcc_cert(host, headers)?
+        }
+        Source::Property | Source::Auto => match prop(host, ENVOY_PEER_CERTIFICATE)? {
+            // Envoy 1.40 gives plain PEM (its docs say URL-encoded; accept both).
+            Some(pem) => property_pem_to_der(&pem)?,
+            None if !presented => return Ok(Peer::None),
+            None if source == Source::Auto => xfcc_cert(host, headers)?,
+            None => return Err(PeerError::Inconsistent("connection.mtls is set but connection.peer_certificate is absent")),
+        },
+    };
+    // `connection.peer_certificate_valid` (Envoy 1.39+) is the only per-request sign of a chain that failed
+    // verification on an ACCEPT_UNTRUSTED listener. Older Envoy: only verified certificates finish the handshake
+    // unless ACCEPT_UNTRUSTED is set (README: do not combine it with an older Envoy).
+    if let Some(valid) = prop(host, ENVOY_PEER_CERTIFICATE_VALID)? {
+        if !envoy_bool(&valid)? {
+            return Ok(Peer::Unverified("certificate verification failed".to_string()));
+        }
+    }
+    let cert = ClientCert::from_der(&der).map_err(PeerError::Cert)?;
+    Ok(Peer::Verified(Box::new(cert)))
+}
+
+fn property_pem_to_der(pem: &[u8]) -> Result<Vec<u8>, PeerError> {
+    if pem.starts_with(b"-----BEGIN") {
+        return pem_to_der(pem).map_err(PeerError::Cert);
+    }
+    let decoded = crate::cert::url_decode(pem).ok_or(PeerError::Cert(CertError::Pem("bad URL encoding")))?;
+    pem_to_der(&decoded).map_err(PeerError::Cert)
+}
+
+/// XFCC's `Cert=`, accepted only when its SHA-256 equals the connection's certificate digest, so a client-forged
+/// XFCC (or a SAN that injects fields into it) can never supply the certificate.
+fn xfcc_cert(host: &dyn Host, headers: &HeaderList) -> Result<Vec<u8>, PeerError> {
+    let mut values = headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(XFCC_HEADER.as_bytes()));
+    let value = values.next().ok_or(PeerError::Xfcc("absent (forward_client_cert_details: SANITIZE_SET?)"))?;
+    if values.next().is_some() {
+        return Err(PeerError::Xfcc("more than one header"));
+    }
+    let pem = xfcc::single_cert(&value.1).map_err(PeerError::Xfcc)?;
+    let der = pem_to_der(&pem).map_err(PeerError::Cert)?;
+    let digest = prop(host, ENVOY_SHA256_PEER_DIGEST)?
+        .ok_or(PeerError::Inconsistent("connection.sha256_peer_certificate_digest is absent"))?;
+    let actual = crate::cert::hex_lower(&Sha256::digest(&der));
+    if !digest.eq_ignore_ascii_case(actual.as_bytes()) {
+        return Err(PeerError::Xfcc("Cert= does not match the connection's certificate digest"));
+    }
+    Ok(der)
+}
+
+/// proxy-wasm ABI header-map encoding: u32 count, then (u32 key length, u32 value length) per pair, then each key
+/// and value followed by a NUL. Bounds-checked: a malformed map is `None`, never a panic.
+pub fn deserialize_header_map(bytes: &[u8]) -> Option<HeaderList> {
+    if bytes.is_empty() {
+        return Some(Vec::new());
+    }
+    let u32_at = |at: usize| -> Option<usize> {
+        let b = <[u8; 4]>::try_from(bytes.get(at..at.checked_add(4)?)?).ok()?;
+        usize::try_from(u32::from_le_bytes(b)).ok()
+    };
+    let count = u32_at(0)?;
+    let mut pos = count.checked_mul(8)?.checked_add(4)?;
+    let mut out = Vec::with_capacity(count.min(1024));
+    for i in 0..count {
+        let key_len = u32_at(4 + i * 8)?;
+        let value_len = u32_at(8 + i * 8)?;
+        let key = bytes.get(pos..pos.checked_add(key_len)?)?.to_vec();
+        pos = pos.checked_add(key_len)?.checked_add(1)?;
+        let value = bytes.get(pos..pos.checked_add(value_len)?)?.to_vec();
+        pos = pos.checked_add(value_len)?.checked_add(1)?;
+        out.push((key, value));
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::deserialize_header_map;
+
+    #[test]
+    fn header_map_round_trip_and_truncation() {
+        let mut b = vec![2, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0];
+        b.extend_from_slice(b"a\0bc\0de\0\xe9\0");
+        let m = deserialize_header_map(&b).unwrap();
+        assert_eq!(m, vec![(b"a".to_vec(), b"bc".to_vec()), (b"de".to_vec(), vec![0xe9])]);
+        for cut in 1..b.len() - 1 {
+            let _ = deserialize_header_map(&b[..cut]);
+        }
+        assert_eq!(deserialize_header_map(&[255, 255, 255, 255]), None);
+    }
+}

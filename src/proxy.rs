@@ -1,0 +1,305 @@
+//! The thin proxy-wasm layer: root and HTTP contexts, and [`Host`] over the raw ABI.
+//!
+//! The SDK's `hostcalls` panic on any status they do not expect and unwrap UTF-8 in header maps (a client can send
+//! `x-latin1: caf\xe9`; Envoy 1.40 then answers 503 and the worker's VM stays dead). A panic traps the VM, so the
+//! few host calls the filter makes are declared here with `u32` statuses and never panic. The SDK still provides
+//! the context dispatch (`proxy_on_*` exports) and the allocator the host writes results into.
+
+use std::rc::Rc;
+
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
+
+use crate::config::Config;
+use crate::filter::{self, Outcome};
+use crate::host::{HeaderList, Host, HostError, Level};
+
+proxy_wasm::main! {{
+    proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> {
+        Box::new(Root { context_id, config: None })
+    });
+}}
+
+struct Root {
+    context_id: u32,
+    config: Option<Rc<Config>>,
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_vm_start(&mut self, _vm_configuration_size: usize) -> bool {
+        log_line(self.context_id, Level::Info, &format!("mtls-headers {} started", crate::VERSION));
+        true
+    }
+
+    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+        let raw = match abi::get_buffer(BufferType::PluginConfiguration as u32) {
+            Ok(raw) => raw.unwrap_or_default(),
+            Err(e) => {
+                log_line(self.context_id, Level::Error, &format!("cannot read the plugin configuration (status {})", e.0));
+                return false;
+            }
+        };
+        let env = |name: &str| std::env::var(name).ok();
+        match Config::parse(&raw, &env) {
+            Ok(cfg) => {
+                log_line(
+                    self.context_id,
+                    Level::Info,
+                    &format!("configured: mode {:?}, {} header mapping(s)", cfg.mode, cfg.mappings.len()),
+                );
+                self.config = Some(Rc::new(cfg));
+                true
+            }
+            Err(e) => {
+                // The error names the field and never contains a secret; the configuration itself is not logged.
+                log_line(self.context_id, Level::Error, &e.to_string());
+                self.config = None;
+                false
+            }
+        }
+    }
+
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        // Returning None panics in the SDK: always return a context, unconfigured if need be.
+        Some(Box::new(Http { context_id, config: self.config.clone() }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+struct Http {
+    context_id: u32,
+    config: Option<Rc<Config>>,
+}
+
+impl Context for Http {}
+
+impl HttpContext for Http {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let mut host = ProxyHost { context_id: self.context_id };
+        let outcome = match &self.config {
+            Some(cfg) => filter::on_request_headers(cfg, &mut host),
+            None => {
+                // No valid configuration (Kong still runs a filter whose on_configure failed): strip the default
+                // prefix, then refuse.
+                match filter::on_request_headers(&Config::default(), &mut host) {
+                    Outcome::Replied => Outcome::Replied,
+                    Outcome::Continue => {
+                        host.log(Level::Error, "filter is not configured: refusing the request");
+                        let _ = host.send_local_reply(500, b"internal error\n");
+                        Outcome::Replied
+                    }
+                }
+            }
+        };
+        match outcome {
+            Outcome::Continue => Action::Continue,
+            // A local reply is final: never Continue after it.
+            Outcome::Replied => Action::Pause,
+        }
+    }
+}
+
+struct ProxyHost {
+    context_id: u32,
+}
+
+impl Host for ProxyHost {
+    fn property(&self, path: &[&str]) -> Result<Option<Vec<u8>>, HostError> {
+        abi::get_property(path)
+    }
+
+    fn request_headers(&self) -> Result<HeaderList, HostError> {
+        abi::get_header_map_pairs(MapType::HttpRequestHeaders as u32)
+    }
+
+    fn remove_request_header(&mut self, name: &str) -> Result<(), HostError> {
+        abi::remove_header(MapType::HttpRequestHeaders as u32, name)
+    }
+
+    fn set_request_header(&mut self, name: &str, value: &[u8]) -> Result<(), HostError> {
+        abi::replace_header(MapType::HttpRequestHeaders as u32, name, value)
+    }
+
+    fn send_local_reply(&mut self, status: u32, body: &[u8]) -> Result<(), HostError> {
+        abi::send_local_response(status, body, &[("content-type", "text/plain")])
+    }
+
+    fn now_unix(&self) -> Result<u64, HostError> {
+        abi::current_time_nanos().map(|n| n / 1_000_000_000)
+    }
+
+    fn log(&self, level: Level, message: &str) {
+        log_line(self.context_id, level, message);
+    }
+}
+
+fn log_line(context_id: u32, level: Level, message: &str) {
+    let level = match level {
+        Level::Debug => LogLevel::Debug,
+        Level::Info => LogLevel::Info,
+        Level::Warn => LogLevel::Warn,
+        Level::Error => LogLevel::Error,
+    };
+    abi::log(level as u32, &format!("[{context_id}] {message}"));
+}
+
+/// Raw proxy-wasm ABI 0.2.1 calls (https://github.com/proxy-wasm/spec/tree/main/abi-versions/v0.2.1).
+#[allow(clashing_extern_declarations, unsafe_code)]
+mod abi {
+    use core::ptr::null_mut;
+
+    use crate::host::{HeaderList, HostError};
+
+    const OK: u32 = 0;
+    const NOT_FOUND: u32 = 1;
+
+    #[link(wasm_import_module = "env")]
+    extern "C" {
+        fn proxy_log(level: u32, message_data: *const u8, message_size: usize) -> u32;
+        fn proxy_get_current_time_nanoseconds(return_time: *mut u64) -> u32;
+        fn proxy_get_buffer_bytes(
+            buffer_type: u32,
+            start: usize,
+            max_size: usize,
+            return_buffer_data: *mut *mut u8,
+            return_buffer_size: *mut usize,
+        ) -> u32;
+        fn proxy_get_header_map_pairs(map_type: u32, return_map_data: *mut *mut u8, return_map_size: *mut usize) -> u32;
+        fn proxy_remove_header_map_value(map_type: u32, key_data: *const u8, key_size: usize) -> u32;
+        fn proxy_replace_header_map_value(
+            map_type: u32,
+            key_data: *const u8,
+            key_size: usize,
+            value_data: *const u8,
+            value_size: usize,
+        ) -> u32;
+        fn proxy_get_property(
+            path_data: *const u8,
+            path_size: usize,
+            return_value_data: *mut *mut u8,
+            return_value_size: *mut usize,
+        ) -> u32;
+        fn proxy_send_local_response(
+            status_code: u32,
+            status_code_details_data: *const u8,
+            status_code_details_size: usize,
+            body_data: *const u8,
+            body_size: usize,
+            headers_data: *const u8,
+            headers_size: usize,
+            grpc_status: i32,
+        ) -> u32;
+    }
+
+    /// Takes ownership of memory the host allocated through the SDK's `proxy_on_memory_allocate` (a `Vec<u8>`).
+    fn take(data: *mut u8, size: usize) -> Vec<u8> {
+        if data.is_null() {
+            return Vec::new();
+        }
+        // SAFETY: the host wrote `size` bytes into a buffer it obtained from `proxy_on_memory_allocate(size)`,
+        // which allocates a Vec<u8> with exactly that capacity.
+        unsafe { Vec::from_raw_parts(data, size, size) }
+    }
+
+    fn status(code: u32) -> Result<(), HostError> {
+        if code == OK {
+            Ok(())
+        } else {
+            Err(HostError(code))
+        }
+    }
+
+    pub fn log(level: u32, message: &str) {
+        // SAFETY: pointer and length of a live str.
+        let _ = unsafe { proxy_log(level, message.as_ptr(), message.len()) };
+    }
+
+    pub fn current_time_nanos() -> Result<u64, HostError> {
+        let mut t: u64 = 0;
+        // SAFETY: valid out-pointer.
+        status(unsafe { proxy_get_current_time_nanoseconds(&mut t) })?;
+        Ok(t)
+    }
+
+    pub fn get_buffer(buffer_type: u32) -> Result<Option<Vec<u8>>, HostError> {
+        let (mut data, mut size) = (null_mut(), 0usize);
+        // SAFETY: valid out-pointers.
+        match unsafe { proxy_get_buffer_bytes(buffer_type, 0, usize::MAX, &mut data, &mut size) } {
+            OK => Ok(Some(take(data, size))),
+            NOT_FOUND => Ok(None),
+            code => Err(HostError(code)),
+        }
+    }
+
+    pub fn get_property(path: &[&str]) -> Result<Option<Vec<u8>>, HostError> {
+        // Path segments, each followed by NUL (ABI spec: proxy_get_property).
+        let mut serialized = Vec::with_capacity(path.iter().map(|p| p.len() + 1).sum());
+        for segment in path {
+            serialized.extend_from_slice(segment.as_bytes());
+            serialized.push(0);
+        }
+        let (mut data, mut size) = (null_mut(), 0usize);
+        // SAFETY: valid input slice and out-pointers.
+        match unsafe { proxy_get_property(serialized.as_ptr(), serialized.len(), &mut data, &mut size) } {
+            OK if data.is_null() => Ok(None),
+            OK => Ok(Some(take(data, size))),
+            NOT_FOUND => Ok(None),
+            code => Err(HostError(code)),
+        }
+    }
+
+    pub fn get_header_map_pairs(map_type: u32) -> Result<HeaderList, HostError> {
+        let (mut data, mut size) = (null_mut(), 0usize);
+        // SAFETY: valid out-pointers.
+        status(unsafe { proxy_get_header_map_pairs(map_type, &mut data, &mut size) })?;
+        crate::host::deserialize_header_map(&take(data, size)).ok_or(HostError(u32::MAX))
+    }
+
+    pub fn remove_header(map_type: u32, name: &str) -> Result<(), HostError> {
+        // SAFETY: pointer and length of a live str.
+        status(unsafe { proxy_remove_header_map_value(map_type, name.as_ptr(), name.len()) })
+    }
+
+    pub fn replace_header(map_type: u32, name: &str, value: &[u8]) -> Result<(), HostError> {
+        // SAFETY: pointers and lengths of live slices.
+        status(unsafe {
+            proxy_replace_header_map_value(map_type, name.as_ptr(), name.len(), value.as_ptr(), value.len())
+        })
+    }
+
+    pub fn send_local_response(status_code: u32, body: &[u8], headers: &[(&str, &str)]) -> Result<(), HostError> {
+        let mut map = Vec::new();
+        let count = u32::try_from(headers.len()).map_err(|_| HostError(u32::MAX))?;
+        map.extend_from_slice(&count.to_le_bytes());
+        for (k, v) in headers {
+            for len in [k.len(), v.len()] {
+                map.extend_from_slice(&u32::try_from(len).map_err(|_| HostError(u32::MAX))?.to_le_bytes());
+            }
+        }
+        for (k, v) in headers {
+            map.extend_from_slice(k.as_bytes());
+            map.push(0);
+            map.extend_from_slice(v.as_bytes());
+            map.push(0);
+        }
+        let details = "mtls_headers_rejected";
+        // SAFETY: pointers and lengths of live slices; -1: not a gRPC reply.
+        status(unsafe {
+            proxy_send_local_response(
+                status_code,
+                details.as_ptr(),
+                details.len(),
+                body.as_ptr(),
+                body.len(),
+                map.as_ptr(),
+                map.len(),
+                -1,
+            )
+        })
+    }
+}

@@ -1,0 +1,299 @@
+//! The request pipeline through the state-based fake host: set what the host would say, run the filter, then read
+//! back the headers the upstream would get, the local reply and the logs. Same cases for Envoy's and Kong's
+//! encodings. Certificates: tests/fixtures/pki (made by scripts/gen-certs.sh).
+
+use mtls_headers::config::Config;
+use mtls_headers::filter::{on_request_headers, Outcome};
+use mtls_headers::host::fake::FakeHost;
+use mtls_headers::host::{
+    ENVOY_MTLS, ENVOY_PEER_CERTIFICATE, ENVOY_PEER_CERTIFICATE_VALID, ENVOY_SHA256_PEER_DIGEST, NGX_SSL_CLIENT_RAW_CERT,
+    NGX_SSL_CLIENT_VERIFY,
+};
+
+const TOKEN: &str = "t0ken-value";
+
+fn pki(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/fixtures/pki/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn golden(name: &str) -> String {
+    String::from_utf8(pki(name)).unwrap().trim_end_matches('\n').to_string()
+}
+
+fn config(json: &str) -> Config {
+    Config::parse(json.as_bytes(), &|_| None).unwrap()
+}
+
+fn baas() -> Config {
+    config(&format!(r#"{{"preset":"baas","validate_token":"{TOKEN}"}}"#))
+}
+
+/// The forged headers every case sends: mixed case, duplicates, underscore spellings.
+fn forged(host: FakeHost) -> FakeHost {
+    host.with_header(":path", "/")
+        .with_header("X-SSL-Client-CN", "admin")
+        .with_header("x-ssl-client-cn", "root")
+        .with_header("X_SSL_CLIENT_CN", "admin")
+        .with_header("x-ssl-client-certauth-validated", "1")
+        .with_header("X-Ssl-Validate-Token", "guess")
+        .with_header("x-ssl-anything", "x")
+        .with_header("x-latin1", b"caf\xe9".to_vec())
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Profile {
+    Envoy,
+    Kong,
+}
+
+/// A host that presents `cert` the way each proxy does.
+fn verified(profile: Profile, cert: &[u8]) -> FakeHost {
+    match profile {
+        Profile::Envoy => FakeHost::new()
+            .with_property(ENVOY_MTLS, vec![1])
+            .with_property(ENVOY_PEER_CERTIFICATE, cert.to_vec())
+            .with_property(ENVOY_PEER_CERTIFICATE_VALID, vec![1]),
+        Profile::Kong => FakeHost::new()
+            .with_property(NGX_SSL_CLIENT_VERIFY, "SUCCESS")
+            .with_property(NGX_SSL_CLIENT_RAW_CERT, cert.to_vec()),
+    }
+}
+
+fn no_cert(profile: Profile) -> FakeHost {
+    match profile {
+        Profile::Envoy => FakeHost::new().with_property(ENVOY_MTLS, vec![0]),
+        Profile::Kong => FakeHost::new().with_property(NGX_SSL_CLIENT_VERIFY, "NONE"),
+    }
+}
+
+fn unverified(profile: Profile, cert: &[u8]) -> FakeHost {
+    match profile {
+        Profile::Envoy => FakeHost::new()
+            .with_property(ENVOY_MTLS, vec![1])
+            .with_property(ENVOY_PEER_CERTIFICATE, cert.to_vec())
+            .with_property(ENVOY_PEER_CERTIFICATE_VALID, vec![0]),
+        Profile::Kong => FakeHost::new()
+            .with_property(NGX_SSL_CLIENT_VERIFY, "FAILED:certificate verification failed")
+            .with_property(NGX_SSL_CLIENT_RAW_CERT, cert.to_vec()),
+    }
+}
+
+/// Owned headers left after the filter ran, sorted, as (name, value).
+fn owned(host: &FakeHost, cfg: &Config) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = host
+        .headers
+        .iter()
+        .filter(|(n, _)| cfg.owns(n))
+        .map(|(n, v)| (String::from_utf8_lossy(n).into_owned(), String::from_utf8_lossy(v).into_owned()))
+        .collect();
+    v.sort();
+    v
+}
+
+fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = expected.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+    v.sort();
+    v
+}
+
+const PROFILES: [Profile; 2] = [Profile::Envoy, Profile::Kong];
+
+#[test]
+fn baas_verified_replaces_forged_headers() {
+    let cfg = baas();
+    for profile in PROFILES {
+        let mut host = forged(verified(profile, &pki("alice.crt")));
+        assert_eq!(on_request_headers(&cfg, &mut host), Outcome::Continue, "{profile:?}");
+        assert_eq!(
+            owned(&host, &cfg),
+            pairs(&[
+                ("x-ssl-client-certauth-validated", "1"),
+                ("x-ssl-client-serial", &golden("alice.serial")),
+                ("x-ssl-client-cn", &golden("alice.cn")),
+                ("x-ssl-client-uid", "alice"),
+                ("x-ssl-issuer-dn", &golden("alice.issuer")),
+                ("x-ssl-validate-token", TOKEN),
+            ]),
+            "{profile:?}"
+        );
+        // Not owned: passes untouched, even with a non-UTF-8 byte.
+        assert_eq!(host.header_values("x-latin1"), vec!["caf\u{fffd}"]);
+        assert!(host.reply.is_none());
+        let logs = host.log_text();
+        assert!(logs.contains("stripped client-supplied headers"), "{logs}");
+        assert!(!logs.contains(TOKEN) && !logs.contains("admin") && !logs.contains("BEGIN"), "{logs}");
+    }
+}
+
+#[test]
+fn no_certificate_optional_sends_only_the_token() {
+    let cfg = baas();
+    for profile in PROFILES {
+        let mut host = forged(no_cert(profile));
+        assert_eq!(on_request_headers(&cfg, &mut host), Outcome::Continue);
+        assert_eq!(owned(&host, &cfg), pairs(&[("x-ssl-validate-token", TOKEN)]), "{profile:?}");
+    }
+}
+
+#[test]
+fn required_rejects_without_a_verified_certificate_after_stripping() {
+    let cfg = config(&format!(r#"{{"preset":"baas","validate_token":"{TOKEN}","mode":"required"}}"#));
+    let cases = [
+        ("no cert envoy", no_cert(Profile::Envoy)),
+        ("no cert kong", no_cert(Profile::Kong)),
+        ("unverified envoy", unverified(Profile::Envoy, &pki("alice.crt"))),
+        ("unverified kong", unverified(Profile::Kong, &pki("alice.crt"))),
+        ("garbage pem", verified(Profile::Envoy, b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")),
+        ("no properties at all", FakeHost::new()),
+    ];
+    for (name, host) in cases {
+        let mut host = forged(host);
+        assert_eq!(on_request_headers(&cfg, &mut host), Outcome::Replied, "{name}");
+        let reply = host.reply.clone().unwrap();
+        assert_eq!(reply.status, 403, "{name}");
+        assert_eq!(reply.body, b"client certificate required\n");
+        assert!(owned(&host, &cfg).is_empty(), "{name}: {:?}", owned(&host, &cfg));
+    }
+    let mut host = forged(verified(Profile::Kong, &pki("alice.crt")));
+    assert_eq!(on_request_headers(&cfg, &mut host), Outcome::Continue);
+}
+
+#[test]
+fn unverified_reports_failed_and_no_identity() {
+    let cfg = config(r#"{"preset":"cloudflare","headers":{"x-ssl-client-certauth-validated":"validated"}}"#);
+    for profile in PROFILES {
+        let mut host = forged(unverified(profile, &pki("alice.crt")));
+        assert_eq!(on_request_headers(&cfg, &mut host), Outcome::Continue);
+        assert_eq!(
+            owned(&host, &cfg),
+            pairs(&[("x-cert-verify", "FAILED:certificate verification failed")]),
+            "{profile:?}"
+        );
+    }
+}
+
+#[test]
+fn unparseable_certificates_inject_nothing() {
+    let cfg = baas();
+    let mut truncated = pki("alice.crt");
+    truncated.truncate(truncated.len() / 2);
+    let mut trailing = pki("alice.crt");
+    trailing.extend_from_slice(b"garbage");
+    let mut two = pki("alice.crt");
+    two.extend_from_slice(&pki("bob.crt"));
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("truncated", truncated),
+        ("trailing garbage", trailing),
+        ("two certificates", two),
+        ("not pem", b"hello".to_vec()),
+        ("oversize", vec![b'A'; 1 << 20]),
+        ("non-utf8", vec![0xff, 0xfe, 0x00]),
+    ];
+    for (name, pem) in cases {
+        for profile in PROFILES {
+            let mut host = forged(verified(profile, &pem));
+            assert_eq!(on_request_headers(&cfg, &mut host), Outcome::Continue, "{name}");
+            assert!(owned(&host, &cfg).is_empty(), "{name} {profile:?}: {:?}", owned(&host, &cfg));
+            assert!(host.log_text().contains("no identity injected"), "{name}");
+        }
+    }
+}
+
+#[test]
+fn kong_verify_values() {
+    let cfg = config(r#"{"headers":{"x-ssl-verify":"verify","x-ssl-cn":"subject.CN"}}"#);
+    let cases = [
+        ("SUCCESS", Some(pki("bob.crt")), vec![("x-ssl-verify", "SUCCESS"), ("x-ssl-cn", "bob")]),
+        ("NONE", None, vec![("x-ssl-verify", "NONE")]),
+        ("FAILED:certificate has expired", Some(pki("bob.crt")), vec![("x-ssl-verify", "FAILED:certificate has expired")]),
+        // SUCCESS without the certificate breaks ngx's own contract: fail closed.
+        ("SUCCESS", None, vec![]),
+        ("MAYBE", None, vec![]),
+    ];
+    for (verify, cert, expected) in cases {
+        let mut host = FakeHost::new().with_property(NGX_SSL_CLIENT_VERIFY, verify);
+        if let Some(cert) = cert.clone() {
+            host = host.with_property(NGX_SSL_CLIENT_RAW_CERT, cert);
+        }
+        let mut host = forged(host);
+        assert_eq!(on_request_headers(&cfg, &mut host), Outcome::Continue);
+        assert_eq!(owned(&host, &cfg), pairs(&expected), "{verify} {}", cert.is_some());
+    }
+}
+
+#[test]
+fn host_errors_fail_closed() {
+    let cfg = baas();
+    let mut host = forged(FakeHost::new().with_failing_property(ENVOY_MTLS, 2));
+    assert_eq!(on_request_headers(&cfg, &mut host), Outcome::Continue);
+    assert!(owned(&host, &cfg).is_empty());
+
+    let mut host = forged(verified(Profile::Envoy, &pki("alice.crt")));
+    host.fail_header_writes = Some(2);
+    assert_eq!(on_request_headers(&cfg, &mut host), Outcome::Replied);
+    assert_eq!(host.reply.as_ref().map(|r| r.status), Some(500));
+}
+
+#[test]
+fn validity_and_trusted_issuers() {
+    let cfg = config(r#"{"headers":{"x-ssl-verify":"verify","x-ssl-cn":"subject.CN"}}"#);
+    let mut host = forged(verified(Profile::Envoy, &pki("bob.crt")).at(4_000_000_000));
+    on_request_headers(&cfg, &mut host);
+    assert_eq!(owned(&host, &cfg), pairs(&[("x-ssl-verify", "FAILED:certificate has expired")]));
+    let mut host = forged(verified(Profile::Envoy, &pki("bob.crt")).at(1_000_000));
+    on_request_headers(&cfg, &mut host);
+    assert_eq!(owned(&host, &cfg), pairs(&[("x-ssl-verify", "FAILED:certificate is not yet valid")]));
+
+    let trusted = format!(
+        r#"{{"headers":{{"x-ssl-verify":"verify"}},"trusted_issuers":["{}"]}}"#,
+        golden("alice.issuer").replace('\\', "\\\\")
+    );
+    let mut host = forged(verified(Profile::Envoy, &pki("bob.crt")));
+    on_request_headers(&config(&trusted), &mut host);
+    assert_eq!(host.header("x-ssl-verify").as_deref(), Some("SUCCESS"));
+    let other = r#"{"headers":{"x-ssl-verify":"verify"},"trusted_issuers":["CN=Someone Else"]}"#;
+    let mut host = forged(verified(Profile::Envoy, &pki("bob.crt")));
+    on_request_headers(&config(other), &mut host);
+    assert_eq!(host.header("x-ssl-verify").as_deref(), Some("FAILED:issuer not trusted"));
+}
+
+fn xfcc_host(xfcc: &str, digest: &str) -> FakeHost {
+    forged(
+        FakeHost::new()
+            .with_property(ENVOY_MTLS, vec![1])
+            .with_property(ENVOY_SHA256_PEER_DIGEST, digest)
+            .with_header("x-forwarded-client-cert", xfcc),
+    )
+}
+
+fn url_encode(s: &[u8]) -> String {
+    s.iter()
+        .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(b) { char::from(*b).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
+
+#[test]
+fn xfcc_cert_is_taken_only_when_it_matches_the_connection_digest() {
+    let cfg = config(r#"{"source":"xfcc","headers":{"x-ssl-cn":"subject.CN"}}"#);
+    let alice = url_encode(&pki("alice.crt"));
+    let bob = url_encode(&pki("bob.crt"));
+    let alice_digest = golden("alice.sha256");
+    let good = format!(r#"By=spiffe://proxy;Hash={alice_digest};Cert="{alice}";Subject="CN=x";URI=spiffe://a"#);
+    let mut host = xfcc_host(&good, &alice_digest);
+    on_request_headers(&cfg, &mut host);
+    assert_eq!(host.header("x-ssl-cn"), Some(golden("alice.cn")));
+
+    let cases = [
+        ("forged cert", format!(r#"Hash={alice_digest};Cert="{bob}""#)),
+        ("two Cert fields via a SAN", format!(r#"Hash={alice_digest};Cert="{alice}";URI=spiffe://a;Cert="{bob}""#)),
+        ("two elements", format!(r#"Cert="{alice}",Cert="{alice}""#)),
+        ("no Cert", format!("Hash={alice_digest}")),
+    ];
+    for (name, xfcc) in cases {
+        let mut host = xfcc_host(&xfcc, &alice_digest);
+        on_request_headers(&cfg, &mut host);
+        assert_eq!(host.header("x-ssl-cn"), None, "{name}");
+        assert!(host.log_text().contains("no identity injected"), "{name}");
+    }
+}
