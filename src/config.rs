@@ -372,8 +372,8 @@ impl Config {
 
         cfg.utf8 = take(&mut map, "utf8", "true or false")?.unwrap_or(false);
         cfg.check_validity = take(&mut map, "check_validity", "true or false")?.unwrap_or(true);
-        cfg.trusted_issuers = take::<Vec<String>>(&mut map, "trusted_issuers", "a list of RFC 2253 DN strings")?
-            .unwrap_or_default();
+        cfg.trusted_issuers =
+            take::<Vec<String>>(&mut map, "trusted_issuers", "a list of RFC 2253 DN strings")?.unwrap_or_default();
         if cfg.trusted_issuers.iter().any(String::is_empty) {
             return Err(err("trusted_issuers", "an issuer DN is empty"));
         }
@@ -489,8 +489,9 @@ mod tests {
 
     #[test]
     fn custom_mapping_overrides_preset_and_is_owned() {
-        let cfg = parse(r#"{"preset":"cloudflare","headers":{"X-Cert-Serial":"fingerprint_sha256","x-org":"subject.O"}}"#)
-            .unwrap();
+        let cfg =
+            parse(r#"{"preset":"cloudflare","headers":{"X-Cert-Serial":"fingerprint_sha256","x-org":"subject.O"}}"#)
+                .unwrap();
         let serial: Vec<_> = cfg.mappings.iter().filter(|m| m.name == "x-cert-serial").collect();
         assert_eq!(serial.len(), 1);
         assert_eq!(serial[0].field, Field::FingerprintSha256);

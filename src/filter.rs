@@ -71,7 +71,7 @@ pub fn on_request_headers(cfg: &Config, host: &mut dyn Host) -> Outcome {
         }
     };
     if let Verdict::Unverified(reason) = &verdict {
-        host.log(Level::Info, &format!("client certificate not verified: {reason}"));
+        host.log(Level::Debug, &format!("client certificate not verified: {reason}"));
     }
 
     // 3. Enforce.

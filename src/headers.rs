@@ -8,8 +8,7 @@ pub fn normalize_name(name: &str) -> String {
 
 /// RFC 9110 section 5.6.2 `token`.
 pub fn valid_header_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// No CR, LF, NUL or other control characters (RFC 9110 section 5.5): a value that has one is never sent.

@@ -37,7 +37,11 @@ impl RootContext for Root {
         let raw = match abi::get_buffer(BufferType::PluginConfiguration as u32) {
             Ok(raw) => raw.unwrap_or_default(),
             Err(e) => {
-                log_line(self.context_id, Level::Error, &format!("cannot read the plugin configuration (status {})", e.0));
+                log_line(
+                    self.context_id,
+                    Level::Error,
+                    &format!("cannot read the plugin configuration (status {})", e.0),
+                );
                 return false;
             }
         };
@@ -169,7 +173,8 @@ mod abi {
             return_buffer_data: *mut *mut u8,
             return_buffer_size: *mut usize,
         ) -> u32;
-        fn proxy_get_header_map_pairs(map_type: u32, return_map_data: *mut *mut u8, return_map_size: *mut usize) -> u32;
+        fn proxy_get_header_map_pairs(map_type: u32, return_map_data: *mut *mut u8, return_map_size: *mut usize)
+            -> u32;
         fn proxy_remove_header_map_value(map_type: u32, key_data: *const u8, key_size: usize) -> u32;
         fn proxy_replace_header_map_value(
             map_type: u32,

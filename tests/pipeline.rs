@@ -6,8 +6,8 @@ use mtls_headers::config::Config;
 use mtls_headers::filter::{on_request_headers, Outcome};
 use mtls_headers::host::fake::FakeHost;
 use mtls_headers::host::{
-    ENVOY_MTLS, ENVOY_PEER_CERTIFICATE, ENVOY_PEER_CERTIFICATE_VALID, ENVOY_SHA256_PEER_DIGEST, NGX_SSL_CLIENT_RAW_CERT,
-    NGX_SSL_CLIENT_VERIFY,
+    ENVOY_MTLS, ENVOY_PEER_CERTIFICATE, ENVOY_PEER_CERTIFICATE_VALID, ENVOY_SHA256_PEER_DIGEST,
+    NGX_SSL_CLIENT_RAW_CERT, NGX_SSL_CLIENT_VERIFY,
 };
 
 const TOKEN: &str = "t0ken-value";
@@ -206,7 +206,11 @@ fn kong_verify_values() {
     let cases = [
         ("SUCCESS", Some(pki("bob.crt")), vec![("x-ssl-verify", "SUCCESS"), ("x-ssl-cn", "bob")]),
         ("NONE", None, vec![("x-ssl-verify", "NONE")]),
-        ("FAILED:certificate has expired", Some(pki("bob.crt")), vec![("x-ssl-verify", "FAILED:certificate has expired")]),
+        (
+            "FAILED:certificate has expired",
+            Some(pki("bob.crt")),
+            vec![("x-ssl-verify", "FAILED:certificate has expired")],
+        ),
         // SUCCESS without the certificate breaks ngx's own contract: fail closed.
         ("SUCCESS", None, vec![]),
         ("MAYBE", None, vec![]),
@@ -269,7 +273,13 @@ fn xfcc_host(xfcc: &str, digest: &str) -> FakeHost {
 
 fn url_encode(s: &[u8]) -> String {
     s.iter()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(b) { char::from(*b).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(b) {
+                char::from(*b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }
 

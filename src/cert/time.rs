@@ -8,12 +8,7 @@ pub fn openssl_time(unix: u64) -> String {
     let secs = unix % 86_400;
     let (year, month, day) = civil_from_days(days);
     let name = MONTHS.get(usize::try_from(month.saturating_sub(1)).unwrap_or(0)).copied().unwrap_or("Jan");
-    format!(
-        "{name} {day:>2} {:02}:{:02}:{:02} {year} GMT",
-        secs / 3600,
-        (secs % 3600) / 60,
-        secs % 60
-    )
+    format!("{name} {day:>2} {:02}:{:02}:{:02} {year} GMT", secs / 3600, (secs % 3600) / 60, secs % 60)
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's `civil_from_days`).

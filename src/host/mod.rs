@@ -170,7 +170,9 @@ fn read_envoy(source: Source, host: &dyn Host, headers: &HeaderList) -> Result<P
             Some(pem) => property_pem_to_der(&pem)?,
             None if !presented => return Ok(Peer::None),
             None if source == Source::Auto => xfcc_cert(host, headers)?,
-            None => return Err(PeerError::Inconsistent("connection.mtls is set but connection.peer_certificate is absent")),
+            None => {
+                return Err(PeerError::Inconsistent("connection.mtls is set but connection.peer_certificate is absent"))
+            }
         },
     };
     // `connection.peer_certificate_valid` (Envoy 1.39+) is the only per-request sign of a chain that failed
