@@ -1,6 +1,8 @@
 //! The request pipeline through the state-based fake host: set what the host would say, run the filter, then read
 //! back the headers the upstream would get, the local reply and the logs. Same cases for Envoy's and Kong's
 //! encodings. Certificates: tests/fixtures/pki (made by scripts/gen-certs.sh).
+// The whole file is test code: helpers outside `#[test]` functions fail loudly too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use mtls_headers::config::Config;
 use mtls_headers::filter::{on_request_headers, Outcome};
