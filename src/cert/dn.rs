@@ -29,6 +29,8 @@ use x509_cert::der::oid::ObjectIdentifier;
 use x509_cert::der::{Encode, Tag, Tagged};
 use x509_cert::name::Name;
 
+use super::push_hex_upper;
+
 /// OpenSSL 3.0 short names (`OBJ_nid2sn`) of the attribute types found in certificate names: X.520 (`2.5.4.*`),
 /// the COSINE pilot attributes (`0.9.2342.19200300.100.1.*`, RFC 4519 `UID`, `DC`), PKCS #9 (`emailAddress`), the
 /// CA/Browser Forum EV jurisdiction attributes, RFC 3739 personal data and the Russian qualified-certificate
@@ -230,12 +232,6 @@ fn text(value: &Any) -> Option<String> {
     }
 }
 
-fn push_hex_byte(out: &mut String, b: u8) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    out.push(char::from(HEX[usize::from(b >> 4)]));
-    out.push(char::from(HEX[usize::from(b & 0x0f)]));
-}
-
 /// Escapes text as a_strex.c `do_esc_char` does with `ASN1_STRFLGS_ESC_CTRL`, `ESC_MSB` when `esc_msb`, and
 /// `ESC_2253` when `esc_2253` (RFC 4514 section 2.4: `"+,;<>\` anywhere, `#` first, space first or last).
 fn push_escaped(out: &mut String, text: &str, esc_2253: bool, esc_msb: bool) {
@@ -249,7 +245,7 @@ fn push_escaped(out: &mut String, text: &str, esc_2253: bool, esc_msb: bool) {
                 let mut buf = [0u8; 4];
                 for &b in c.encode_utf8(&mut buf).as_bytes() {
                     out.push('\\');
-                    push_hex_byte(out, b);
+                    push_hex_upper(out, b);
                 }
             } else {
                 out.push(c);
@@ -268,7 +264,7 @@ fn push_escaped(out: &mut String, text: &str, esc_2253: bool, esc_msb: bool) {
         } else if c.is_ascii_control() {
             out.push('\\');
             // `c` is ASCII: its code fits in one byte.
-            push_hex_byte(out, c as u8);
+            push_hex_upper(out, c as u8);
         } else {
             out.push(c);
         }
@@ -304,7 +300,7 @@ fn push_dump(out: &mut String, value: &Any) {
     // Re-encoding a parsed value cannot fail; if it did, the content octets are the best remaining information.
     let der = reencoded_der(value).unwrap_or_else(|| value.value().to_vec());
     for b in der {
-        push_hex_byte(out, b);
+        push_hex_upper(out, b);
     }
 }
 
@@ -367,7 +363,7 @@ pub fn legacy(name: &Name) -> String {
         for b in legacy_bytes(&atv.value) {
             if !(b' '..=b'~').contains(&b) {
                 out.push_str("\\x");
-                push_hex_byte(&mut out, b);
+                push_hex_upper(&mut out, b);
             } else {
                 if b == b'/' || b == b'+' {
                     out.push('\\');

@@ -219,19 +219,31 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
+const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
+
 pub fn hex_upper(bytes: &[u8]) -> String {
-    hex(bytes, b"0123456789ABCDEF")
+    hex(bytes, HEX_UPPER)
 }
 
 pub fn hex_lower(bytes: &[u8]) -> String {
-    hex(bytes, b"0123456789abcdef")
+    hex(bytes, HEX_LOWER)
+}
+
+/// Appends one byte as two upper-case hex digits (serials, `%XX`, OpenSSL's `\XX` escapes).
+pub(crate) fn push_hex_upper(out: &mut String, b: u8) {
+    push_hex(out, b, HEX_UPPER);
+}
+
+fn push_hex(out: &mut String, b: u8, digits: &[u8; 16]) {
+    out.push(char::from(digits[usize::from(b >> 4)]));
+    out.push(char::from(digits[usize::from(b & 0x0f)]));
 }
 
 fn hex(bytes: &[u8], digits: &[u8; 16]) -> String {
     let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(digits[usize::from(b >> 4)]));
-        s.push(char::from(digits[usize::from(b & 0x0f)]));
+    for &b in bytes {
+        push_hex(&mut s, b, digits);
     }
     s
 }
@@ -244,7 +256,7 @@ pub fn url_encode(s: &str) -> String {
             out.push(char::from(b));
         } else {
             out.push('%');
-            out.push_str(&hex_upper(&[b]));
+            push_hex_upper(&mut out, b);
         }
     }
     out
