@@ -67,6 +67,30 @@ pub enum Field {
     ValidateToken,
 }
 
+/// Field names that take no argument (`static:<value>`, `subject.<attr>` and `issuer.<attr>` are the others).
+const SIMPLE_FIELDS: &[(&str, Field)] = &[
+    ("subject_dn", Field::SubjectDn),
+    ("issuer_dn", Field::IssuerDn),
+    ("subject_dn_legacy", Field::SubjectDnLegacy),
+    ("issuer_dn_legacy", Field::IssuerDnLegacy),
+    ("serial", Field::Serial),
+    ("fingerprint_sha1", Field::FingerprintSha1),
+    ("fingerprint_sha256", Field::FingerprintSha256),
+    ("cert_der_base64", Field::CertDerBase64),
+    ("cert_pem_urlencoded", Field::CertPemUrlencoded),
+    ("client_cert_rfc9440", Field::ClientCertSf),
+    ("not_before", Field::NotBefore),
+    ("not_after", Field::NotAfter),
+    ("san_dns", Field::SanDns),
+    ("san_uri", Field::SanUri),
+    ("san_email", Field::SanEmail),
+    ("san_ip", Field::SanIp),
+    ("spiffe_id", Field::SpiffeId),
+    ("verify", Field::Verify),
+    ("validated", Field::Validated),
+    ("validate_token", Field::ValidateToken),
+];
+
 impl Field {
     /// Fields that do not describe the certificate: sent on every request that passes, certificate or not.
     pub fn is_identity(&self) -> bool {
@@ -74,29 +98,7 @@ impl Field {
     }
 
     fn parse(s: &str) -> Result<Field, String> {
-        let simple = match s {
-            "subject_dn" => Some(Field::SubjectDn),
-            "issuer_dn" => Some(Field::IssuerDn),
-            "subject_dn_legacy" => Some(Field::SubjectDnLegacy),
-            "issuer_dn_legacy" => Some(Field::IssuerDnLegacy),
-            "serial" => Some(Field::Serial),
-            "fingerprint_sha1" => Some(Field::FingerprintSha1),
-            "fingerprint_sha256" => Some(Field::FingerprintSha256),
-            "cert_der_base64" => Some(Field::CertDerBase64),
-            "cert_pem_urlencoded" => Some(Field::CertPemUrlencoded),
-            "client_cert_rfc9440" => Some(Field::ClientCertSf),
-            "not_before" => Some(Field::NotBefore),
-            "not_after" => Some(Field::NotAfter),
-            "san_dns" => Some(Field::SanDns),
-            "san_uri" => Some(Field::SanUri),
-            "san_email" => Some(Field::SanEmail),
-            "san_ip" => Some(Field::SanIp),
-            "spiffe_id" => Some(Field::SpiffeId),
-            "verify" => Some(Field::Verify),
-            "validated" => Some(Field::Validated),
-            "validate_token" => Some(Field::ValidateToken),
-            _ => None,
-        };
+        let simple = SIMPLE_FIELDS.iter().find(|(name, _)| *name == s).map(|(_, f)| f.clone());
         if let Some(f) = simple {
             return Ok(f);
         }
@@ -411,6 +413,76 @@ fn check_token(t: String, field: &str) -> Result<Secret, ConfigError> {
     Ok(Secret(t))
 }
 
+/// The configuration as a JSON Schema (draft 4, what Kong validates filter configuration with), built from the
+/// parser's own tables so the two cannot drift; kong/mtls_headers.meta.json is this, wrapped in `config_schema`.
+/// What draft 4 cannot express (header names that fold together, the VM environment) only the filter checks.
+#[cfg(any(test, feature = "test-support"))]
+pub fn json_schema() -> Value {
+    use serde_json::json;
+    // RFC 9110 section 5.6.2 token, as `valid_header_name`.
+    const TOKEN: &str = "^[0-9A-Za-z!#$%&'*+.^_`|~-]+$";
+    let any_case = |name: &str| -> String {
+        let class = |c: char| {
+            // Names are letters and `-` (FORBIDDEN_NAMES): a class per letter, since draft 4 has no flags.
+            if c.is_ascii_alphabetic() {
+                format!("[{}{}]", c.to_ascii_uppercase(), c.to_ascii_lowercase())
+            } else {
+                c.to_string()
+            }
+        };
+        format!("^{}$", name.chars().map(class).collect::<String>())
+    };
+    let simple: Vec<&str> = SIMPLE_FIELDS.iter().map(|(n, _)| *n).collect();
+    let attributes: Vec<&str> = dn::short_names().collect();
+    let field = format!(
+        "^({}|static:[^\\x00-\\x08\\x0a-\\x1f\\x7f]*|(subject|issuer)\\.({}|[0-2](\\.[0-9]+)+))$",
+        simple.join("|"),
+        attributes.join("|")
+    );
+    let mut header_names = Map::new();
+    header_names.insert(TOKEN.to_string(), json!({ "type": "string", "pattern": field }));
+    for name in FORBIDDEN_NAMES {
+        header_names.insert(any_case(name), json!({ "not": {} }));
+    }
+    let enumeration = |names: &[&str]| json!({ "type": "string", "enum": names });
+    let names = json!({ "type": "array", "items": { "type": "string", "pattern": TOKEN } });
+    json!({
+        "$schema": "http://json-schema.org/draft-04/schema#",
+        "title": "mtls-headers filter configuration",
+        "description": "Generated from src/config.rs (json_schema); see README.md, Configuration reference.",
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "mode": enumeration(&["optional", "required"]),
+            "host": enumeration(&["auto", "envoy", "kong"]),
+            "source": enumeration(&["auto", "property", "xfcc"]),
+            "preset": enumeration(&["none", "baas", "cloudflare", "rfc9440"]),
+            "headers": { "type": "object", "additionalProperties": false, "patternProperties": header_names },
+            "strip_prefixes": names,
+            "strip_headers": names,
+            "validate_token": { "type": "string", "pattern": "^[\\x21-\\x7e]+$" },
+            "validate_token_env": { "type": "string", "minLength": 1 },
+            "utf8": { "type": "boolean" },
+            "check_validity": { "type": "boolean" },
+            "trusted_issuers": { "type": "array", "items": { "type": "string", "minLength": 1 } },
+            "reject_status": { "type": "integer", "minimum": 400, "maximum": 599 },
+            "reject_body": { "type": "string", "maxLength": 1024 },
+        },
+        "allOf": [
+            { "not": { "required": ["validate_token", "validate_token_env"] } },
+            // A token header (the BaaS preset, or a `validate_token` mapping) needs a token source.
+            { "anyOf": [
+                { "required": ["validate_token"] },
+                { "required": ["validate_token_env"] },
+                { "properties": {
+                    "preset": { "not": { "enum": ["baas"] } },
+                    "headers": { "additionalProperties": { "not": { "enum": ["validate_token"] } } },
+                } },
+            ] },
+        ],
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -452,33 +524,47 @@ mod tests {
         assert_eq!(e.field, "validate_token_env");
     }
 
+    /// tests/cases/configs.json: the table Envoy, the Wasm host and Kong's schema are judged against too.
     #[test]
-    fn errors_name_the_field() {
-        let cases = [
-            (r#"{"mdoe":"required"}"#, "mdoe"),
-            (r#"{"mode":"strict"}"#, "mode"),
-            (r#"{"mode":1}"#, "mode"),
-            (r#"{"preset":"aws"}"#, "preset"),
-            (r#"{"headers":{"x bad":"serial"}}"#, "headers.x bad"),
-            (r#"{"headers":{"x-ok":"subject.NOPE"}}"#, "headers.x-ok"),
-            (r#"{"headers":{"x-ok":"nope"}}"#, "headers.x-ok"),
-            (r#"{"headers":{"host":"serial"}}"#, "headers.host"),
-            (r#"{"headers":{"x-a":"serial","x_a":"serial"}}"#, "headers.x_a"),
-            (r#"{"headers":{"x-t":"validate_token"}}"#, "headers.x-t"),
-            (r#"{"headers":{"x-s":"static:a\nb"}}"#, "headers.x-s"),
-            (r#"{"strip_prefixes":[""]}"#, "strip_prefixes"),
-            (r#"{"strip_headers":["a b"]}"#, "strip_headers"),
-            (r#"{"reject_status":200}"#, "reject_status"),
-            (r#"{"validate_token":"a b"}"#, "validate_token"),
-            (r#"{"validate_token":"a","validate_token_env":"B"}"#, "validate_token_env"),
-            (r#"{"utf8":"yes"}"#, "utf8"),
-            ("[]", "(root)"),
-            ("{", "(root)"),
-        ];
-        for (json, field) in cases {
-            let e = parse(json).unwrap_err();
-            assert_eq!(e.field, field, "{json}: {e}");
+    fn shared_config_table() {
+        let table: Value = serde_json::from_str(include_str!("../tests/cases/configs.json")).unwrap();
+        let text = |case: &Value| match (case.get("raw"), case.get("config")) {
+            (Some(Value::String(raw)), _) => raw.clone(),
+            (_, Some(config)) => config.to_string(),
+            _ => panic!("{case}: raw or config"),
+        };
+        let env_of = |case: &Value| {
+            let vars: BTreeMap<String, String> =
+                case.get("env").map(|e| serde_json::from_value(e.clone()).unwrap()).unwrap_or_default();
+            move |k: &str| vars.get(k).cloned()
+        };
+        for case in table["invalid"].as_array().unwrap() {
+            let e = Config::parse(text(case).as_bytes(), &env_of(case)).unwrap_err();
+            assert_eq!(e.field, case["field"].as_str().unwrap(), "{}: {e}", case["id"]);
         }
+        for case in table["valid"].as_array().unwrap() {
+            let cfg = Config::parse(text(case).as_bytes(), &env_of(case));
+            assert!(cfg.is_ok(), "{}: {:?}", case["id"], cfg.err());
+        }
+    }
+
+    /// kong/mtls_headers.meta.json is `json_schema()` as Kong reads it. `MTLS_HEADERS_WRITE_SCHEMA=1` rewrites it
+    /// (`make kong-schema`).
+    #[test]
+    fn kong_meta_json_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/kong/mtls_headers.meta.json");
+        let want = serde_json::to_string_pretty(&serde_json::json!({ "config_schema": json_schema() })).unwrap() + "\n";
+        if std::env::var_os("MTLS_HEADERS_WRITE_SCHEMA").is_some() {
+            std::fs::write(path, &want).unwrap();
+        }
+        let got = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(got == want, "{path} is stale: run `make kong-schema`");
+    }
+
+    #[test]
+    fn long_reject_body_refused() {
+        let e = parse(&format!(r#"{{"reject_body":"{}"}}"#, "x".repeat(1025))).unwrap_err();
+        assert_eq!(e.field, "reject_body");
     }
 
     #[test]

@@ -186,6 +186,12 @@ fn type_name(oid: &ObjectIdentifier) -> String {
 
 /// Attribute type from a configuration string: an OpenSSL short name (case-sensitive, as `OBJ_sn2nid`) or a dotted
 /// OID such as `0.9.2342.19200300.100.1.1`.
+/// Every attribute short name `attribute_oid` accepts (for the configuration's JSON Schema).
+#[cfg(any(test, feature = "test-support"))]
+pub fn short_names() -> impl Iterator<Item = &'static str> {
+    SHORT_NAMES.iter().map(|(_, sn)| *sn)
+}
+
 pub fn attribute_oid(short_or_dotted: &str) -> Option<ObjectIdentifier> {
     if let Some((oid, _)) = SHORT_NAMES.iter().find(|(_, sn)| *sn == short_or_dotted) {
         return Some(*oid);

@@ -1,0 +1,141 @@
+"""Client for the Wasm test host (tests/wasmhost, binary `wasmhost`): runs the built filter as Envoy or Kong
+(ngx_wasm_module) would, and turns the shared request cases into what each host would hand the filter.
+
+The host reads one JSON scenario per line and answers one JSON result per line; header bytes travel as latin-1
+strings. What a real proxy does before the filter runs is done here: the TLS verification result per listener
+(Envoy's ACCEPT_UNTRUSTED, nginx's ssl_verify_client), and Envoy's XFCC sanitising (SANITIZE_SET).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Union
+from urllib.parse import quote
+
+import certinfo as ci
+import harness
+
+BINARY = harness.REPO / "target" / "debug" / "wasmhost"
+HOSTS = ("envoy", "kong")
+# OpenSSL's X509_verify_cert_error_string for the test PKI's two bad certificates, as nginx reports them in
+# $ssl_client_verify (FAILED:<reason>).
+VERIFY_REASONS = {"rogue": "unable to get local issuer certificate", "expired": "certificate has expired"}
+
+
+class WasmHost:
+    """One long-lived `wasmhost` process; compiling the module happens once."""
+
+    def __init__(self, binary: Path = BINARY) -> None:
+        if not binary.is_file():
+            raise FileNotFoundError(f"{binary} is missing: run `make wasmhost`")
+        self.proc = subprocess.Popen(
+            [str(binary)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8"
+        )
+
+    def run(self, scenario: dict) -> dict:
+        assert self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write(json.dumps(scenario) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"wasmhost exited with {self.proc.wait()}")
+        result = json.loads(line)
+        if "error" in result:
+            raise RuntimeError(result["error"])
+        return result
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+
+
+def latin1(value: Union[str, bytes]) -> str:
+    """Header bytes as the host protocol carries them: str values are sent as UTF-8 on the wire."""
+    return (value if isinstance(value, bytes) else value.encode("utf-8")).decode("latin-1")
+
+
+def peer_cert(certs: Path, name: str) -> dict:
+    c = certs / f"{name}.crt"
+    der = ci.der(c)
+    return {
+        "pem": c.read_text(),
+        "sha256": hashlib.sha256(der).hexdigest(),
+        "sha1": hashlib.sha1(der).hexdigest(),
+        "subject_dn": ci.dn(c, "subject"),
+        "issuer_dn": ci.dn(c, "issuer"),
+        "serial": ci.serial(c),
+    }
+
+
+def connection(certs: Path, cert: Optional[str], *, tls: bool = True) -> dict:
+    """The TLS result the proxy hands the filter for a client presenting `cert` (None: no certificate)."""
+    if cert is None or not tls:
+        return {"tls": tls, "verify": "NONE", "cert": None}
+    verify = f"FAILED:{VERIFY_REASONS[cert]}" if cert in VERIFY_REASONS else "SUCCESS"
+    return {"tls": True, "verify": verify, "cert": peer_cert(certs, cert)}
+
+
+def envoy_xfcc(certs: Path, cert: Optional[str], headers: list, mode: str) -> list:
+    """Envoy's connection manager before any filter: SANITIZE_SET drops the client's XFCC and writes its own
+    (Hash, Cert, Subject) for a presented certificate; FORWARD_ONLY passes the client's through."""
+    if mode != "SANITIZE_SET":
+        return headers
+    out = [(n, v) for n, v in headers if n.lower() != "x-forwarded-client-cert"]
+    if cert is not None:
+        c = certs / f"{cert}.crt"
+        pem = quote(c.read_text(), safe="")
+        out.append(("x-forwarded-client-cert",
+                    f'Hash={ci.fingerprint(c, "sha256")};Cert="{pem}";Subject="{ci.dn(c, "subject")}"'))
+    return out
+
+
+@dataclass
+class Result:
+    """One request's outcome, shaped like harness.Response where the shared assertions need it."""
+
+    forwarded: bool
+    headers: list  # what the upstream receives: (lower-case name, latin-1 value)
+    reply: Optional[dict]
+    logs: list
+
+    @property
+    def status(self) -> int:
+        return self.reply["status"] if self.reply else 200
+
+    @property
+    def body(self) -> bytes:
+        return self.reply["body"].encode("latin-1") if self.reply else b""
+
+    def upstream_headers(self) -> list:
+        return self.headers
+
+
+def scenario(wasm: Path, host: str, config: str, conn: dict, requests: list, env: Optional[dict] = None) -> dict:
+    return {
+        "wasm": str(wasm),
+        "profile": host,
+        "config": config,
+        "env": env or {},
+        "connection": conn,
+        "requests": [
+            {"path": path, "h2": h2, "headers": [[latin1(n), latin1(v)] for n, v in headers]}
+            for path, h2, headers in requests
+        ],
+    }
+
+
+def results(out: dict) -> list[Result]:
+    return [
+        Result(
+            forwarded=x["forwarded"],
+            headers=[(n.lower(), v) for n, v in x["headers"] if not n.startswith(":")],
+            reply=x["reply"],
+            logs=x["logs"],
+        )
+        for x in out["exchanges"]
+    ]
