@@ -20,7 +20,7 @@ if [[ $# -ne 1 ]]; then
   echo "usage: $0 OUTDIR" >&2
   exit 2
 fi
-out=$1
+out=$(mkdir -p "$1" && cd "$1" && pwd)  # absolute: the work below happens in a temporary directory
 files=(ca server alice bob expired rogue-ca rogue)
 
 complete=1
@@ -31,7 +31,6 @@ if [[ $complete -eq 1 ]]; then
   exit 0
 fi
 
-mkdir -p "$out"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gen-certs.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"

@@ -166,7 +166,11 @@ impl Exchange {
 
     /// Every value of a header, names matched case-insensitively.
     pub fn values(&self, name: &str) -> Vec<&[u8]> {
-        self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes())).map(|(_, v)| v.as_slice()).collect()
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v.as_slice())
+            .collect()
     }
 }
 
@@ -186,7 +190,13 @@ pub struct Options {
 
 impl Options {
     pub fn new(profile: Profile, plugin_config: impl Into<Vec<u8>>) -> Self {
-        Options { profile, plugin_config: plugin_config.into(), vm_config: Vec::new(), env: Vec::new(), now_unix: 1_800_000_000 }
+        Options {
+            profile,
+            plugin_config: plugin_config.into(),
+            vm_config: Vec::new(),
+            env: Vec::new(),
+            now_unix: 1_800_000_000,
+        }
     }
 }
 
@@ -348,8 +358,10 @@ impl Plugin {
             self.f.context_create.call(&mut self.store, (id, ROOT_CONTEXT_ID))?;
             let action = action(self.f.request_headers.call(&mut self.store, (id, count, eos))?)?;
             if action == Action::Continue && self.store.data().reply.is_none() {
-                self.store.data_mut().response_headers =
-                    vec![(b":status".to_vec(), b"200".to_vec()), (b"content-type".to_vec(), b"application/json".to_vec())];
+                self.store.data_mut().response_headers = vec![
+                    (b":status".to_vec(), b"200".to_vec()),
+                    (b"content-type".to_vec(), b"application/json".to_vec()),
+                ];
                 action_of(self.f.response_headers.call(&mut self.store, (id, 2, eos))?)?;
             }
             self.f.done.call(&mut self.store, id)?;
@@ -635,18 +647,26 @@ fn define_proxy_wasm(linker: &mut Linker<State>) -> wasmtime::Result<()> {
             return_bytes(&mut c, &data[start..end], ret_ptr, ret_size)
         },
     )?;
-    linker.func_wrap("env", "proxy_get_header_map_pairs", |mut c: Caller<'_, State>, map: i32, ret_ptr: i32, ret_size: i32| {
-        let Some(m) = map_mut(c.data_mut(), map) else { return Ok(NOT_FOUND) };
-        let bytes = serialize_header_map(m);
-        return_bytes(&mut c, &bytes, ret_ptr, ret_size)
-    })?;
-    linker.func_wrap("env", "proxy_set_header_map_pairs", |mut c: Caller<'_, State>, map: i32, ptr: i32, len: i32| {
-        let bytes = read(&mut c, ptr, len)?;
-        let Some(pairs) = deserialize_header_map(&bytes) else { return Ok(BAD_ARGUMENT) };
-        let Some(m) = map_mut(c.data_mut(), map) else { return Ok(NOT_FOUND) };
-        *m = pairs;
-        Ok(OK)
-    })?;
+    linker.func_wrap(
+        "env",
+        "proxy_get_header_map_pairs",
+        |mut c: Caller<'_, State>, map: i32, ret_ptr: i32, ret_size: i32| {
+            let Some(m) = map_mut(c.data_mut(), map) else { return Ok(NOT_FOUND) };
+            let bytes = serialize_header_map(m);
+            return_bytes(&mut c, &bytes, ret_ptr, ret_size)
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_set_header_map_pairs",
+        |mut c: Caller<'_, State>, map: i32, ptr: i32, len: i32| {
+            let bytes = read(&mut c, ptr, len)?;
+            let Some(pairs) = deserialize_header_map(&bytes) else { return Ok(BAD_ARGUMENT) };
+            let Some(m) = map_mut(c.data_mut(), map) else { return Ok(NOT_FOUND) };
+            *m = pairs;
+            Ok(OK)
+        },
+    )?;
     linker.func_wrap(
         "env",
         "proxy_get_header_map_value",
@@ -683,13 +703,17 @@ fn define_proxy_wasm(linker: &mut Linker<State>) -> wasmtime::Result<()> {
             Ok(OK)
         },
     )?;
-    linker.func_wrap("env", "proxy_remove_header_map_value", |mut c: Caller<'_, State>, map: i32, kp: i32, kl: i32| {
-        let key = read(&mut c, kp, kl)?;
-        let Some(m) = map_mut(c.data_mut(), map) else { return Ok(NOT_FOUND) };
-        // Every duplicate goes, matched case-insensitively, on both hosts.
-        m.retain(|(n, _)| !n.eq_ignore_ascii_case(&key));
-        Ok(OK)
-    })?;
+    linker.func_wrap(
+        "env",
+        "proxy_remove_header_map_value",
+        |mut c: Caller<'_, State>, map: i32, kp: i32, kl: i32| {
+            let key = read(&mut c, kp, kl)?;
+            let Some(m) = map_mut(c.data_mut(), map) else { return Ok(NOT_FOUND) };
+            // Every duplicate goes, matched case-insensitively, on both hosts.
+            m.retain(|(n, _)| !n.eq_ignore_ascii_case(&key));
+            Ok(OK)
+        },
+    )?;
     linker.func_wrap(
         "env",
         "proxy_get_property",
@@ -711,15 +735,7 @@ fn define_proxy_wasm(linker: &mut Linker<State>) -> wasmtime::Result<()> {
     linker.func_wrap(
         "env",
         "proxy_send_local_response",
-        |mut c: Caller<'_, State>,
-         status: i32,
-         dp: i32,
-         dl: i32,
-         bp: i32,
-         bl: i32,
-         hp: i32,
-         hl: i32,
-         _grpc: i32| {
+        |mut c: Caller<'_, State>, status: i32, dp: i32, dl: i32, bp: i32, bl: i32, hp: i32, hl: i32, _grpc: i32| {
             let details = String::from_utf8_lossy(&read(&mut c, dp, dl)?).into_owned();
             let body = read(&mut c, bp, bl)?;
             let headers = deserialize_header_map(&read(&mut c, hp, hl)?).unwrap_or_default();

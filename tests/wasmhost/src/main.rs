@@ -8,7 +8,7 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
 use serde_json::{json, Value};
-use wasmhost::{profile_named, Connection, Exchange, Filter, LogLine, Options, PeerCert, Request, Verify};
+use wasmhost::{profile_named, Connection, Exchange, Filter, HeaderList, LogLine, Options, PeerCert, Request, Verify};
 
 fn bytes(v: &Value) -> Result<Vec<u8>, String> {
     let s = v.as_str().ok_or("expected a string")?;
@@ -23,7 +23,7 @@ fn text(v: &Value, key: &str) -> String {
     v.get(key).and_then(Value::as_str).unwrap_or_default().to_string()
 }
 
-fn headers(v: Option<&Value>) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+fn headers(v: Option<&Value>) -> Result<HeaderList, String> {
     let Some(list) = v.and_then(Value::as_array) else { return Ok(Vec::new()) };
     list.iter()
         .map(|pair| match pair.as_array().map(Vec::as_slice) {

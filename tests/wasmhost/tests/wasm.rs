@@ -9,8 +9,8 @@ use mtls_headers::config::Config;
 use mtls_headers::filter::{on_request_headers, Outcome};
 use mtls_headers::host::{HeaderList as NativeHeaders, Host, HostError, Level};
 use wasmhost::{
-    header_map, kong_worker_env, property, Action, Connection, Exchange, Filter, LogLevel, Options, PeerCert,
-    Plugin, Profile, PropertyAnswer, Request,
+    header_map, kong_worker_env, property, Action, Connection, Exchange, Filter, LogLevel, Options, PeerCert, Plugin,
+    Profile, PropertyAnswer, Request,
 };
 
 const TOKEN: &str = "t0ken-value";
@@ -116,7 +116,12 @@ fn verified_client_gets_its_identity_on_both_hosts() {
         assert_eq!(custom, vec![want], "{profile:?}");
         // Names only in the log, never forged values, the token or the certificate.
         let log = format!("{:?}{:?}", plugin.logs(), x.logs);
-        assert!(x.logs.iter().any(|l| l.level == LogLevel::Warn && l.message.to_ascii_lowercase().contains("x-ssl-client-cn")), "{log}");
+        assert!(
+            x.logs
+                .iter()
+                .any(|l| l.level == LogLevel::Warn && l.message.to_ascii_lowercase().contains("x-ssl-client-cn")),
+            "{log}"
+        );
         for secret in [TOKEN, "guess", "root", "BEGIN CERTIFICATE"] {
             assert!(!log.contains(secret), "{profile:?}: {secret} in {log}");
         }
@@ -163,7 +168,8 @@ fn kong_failed_and_none_verify_results() {
 #[test]
 fn unparseable_certificate_fails_closed() {
     for profile in PROFILES {
-        let garbage = PeerCert { pem: "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n".into(), ..alice() };
+        let garbage =
+            PeerCert { pem: "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n".into(), ..alice() };
         let mut plugin = start(profile, &baas());
         let x = plugin.request(&Connection::verified(garbage.clone()), &forged(Request::get("/"))).unwrap();
         // Forged headers gone and nothing injected, not even the token: the host answer was not understood.
