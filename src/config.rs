@@ -6,12 +6,11 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
 use x509_cert::der::oid::ObjectIdentifier;
 
 use crate::cert::dn;
 use crate::headers::{is_header_safe, normalize_name, valid_header_name};
+use crate::json::{self, Json};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -252,14 +251,64 @@ const KNOWN_FIELDS: &[&str] = &[
     "reject_body",
 ];
 
-fn take<T: DeserializeOwned>(map: &mut Map<String, Value>, key: &str, what: &str) -> Result<Option<T>, ConfigError> {
-    match map.remove(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => serde_json::from_value(v).map(Some).map_err(|_| err(key, format!("expected {what}"))),
+type Fields = BTreeMap<String, Json>;
+
+/// The JSON shapes configuration fields take.
+trait FromJson: Sized {
+    fn from_json(v: Json) -> Option<Self>;
+}
+
+impl FromJson for String {
+    fn from_json(v: Json) -> Option<Self> {
+        match v {
+            Json::String(s) => Some(s),
+            _ => None,
+        }
     }
 }
 
-fn choice<T: Copy>(map: &mut Map<String, Value>, key: &str, options: &[(&str, T)]) -> Result<Option<T>, ConfigError> {
+impl FromJson for bool {
+    fn from_json(v: Json) -> Option<Self> {
+        match v {
+            Json::Bool(b) => Some(b),
+            _ => None,
+        }
+    }
+}
+
+impl FromJson for u32 {
+    fn from_json(v: Json) -> Option<Self> {
+        v.as_u32()
+    }
+}
+
+impl<T: FromJson> FromJson for Vec<T> {
+    fn from_json(v: Json) -> Option<Self> {
+        match v {
+            Json::Array(items) => items.into_iter().map(T::from_json).collect(),
+            _ => None,
+        }
+    }
+}
+
+impl FromJson for BTreeMap<String, String> {
+    fn from_json(v: Json) -> Option<Self> {
+        match v {
+            Json::Object(entries) => entries.into_iter().map(|(k, v)| Some((k, String::from_json(v)?))).collect(),
+            _ => None,
+        }
+    }
+}
+
+/// Removes a field; `null` counts as absent.
+fn take<T: FromJson>(map: &mut Fields, key: &str, what: &str) -> Result<Option<T>, ConfigError> {
+    match map.remove(key) {
+        None | Some(Json::Null) => Ok(None),
+        Some(v) => T::from_json(v).map(Some).ok_or_else(|| err(key, format!("expected {what}"))),
+    }
+}
+
+fn choice<T: Copy>(map: &mut Fields, key: &str, options: &[(&str, T)]) -> Result<Option<T>, ConfigError> {
     let Some(s) = take::<String>(map, key, "a string")? else {
         return Ok(None);
     };
@@ -274,14 +323,15 @@ impl Config {
     /// An empty configuration means all defaults: strip `x-ssl*`, inject nothing.
     pub fn parse(json: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let trimmed = json.iter().all(u8::is_ascii_whitespace);
-        let value: Value = if trimmed {
-            Value::Object(Map::new())
+        let value = if trimmed {
+            Json::Object(Vec::new())
         } else {
-            serde_json::from_slice(json).map_err(|e| err("(root)", format!("not valid JSON: {e}")))?
+            json::parse(json).map_err(|e| err("(root)", format!("not valid JSON: {e}")))?
         };
-        let Value::Object(mut map) = value else {
+        let Json::Object(entries) = value else {
             return Err(err("(root)", "expected a JSON object"));
         };
+        let mut map: Fields = entries.into_iter().collect();
         if let Some(unknown) = map.keys().find(|k| !KNOWN_FIELDS.contains(&k.as_str())) {
             return Err(err(unknown.clone(), format!("unknown field; known fields: {}", KNOWN_FIELDS.join(", "))));
         }
@@ -395,14 +445,14 @@ impl Config {
     }
 
     /// True when the header (any case, `_` read as `-`) belongs to the filter and must not come from the client.
+    /// Runs for every request header: compares in place, without allocating.
     pub fn owns(&self, name: &[u8]) -> bool {
-        let n = normalize_name_bytes(name);
-        self.strip_prefixes.iter().any(|p| n.starts_with(p.as_str())) || self.strip_names.contains(&n)
+        // Prefixes and names are stored normalised (and ASCII): normalise the header's bytes as they are compared.
+        let norm = |b: &u8| if *b == b'_' { b'-' } else { b.to_ascii_lowercase() };
+        let starts = |p: &str| name.len() >= p.len() && name.iter().map(norm).zip(p.bytes()).all(|(a, b)| a == b);
+        self.strip_prefixes.iter().any(|p| starts(p))
+            || self.strip_names.iter().any(|n| n.len() == name.len() && starts(n))
     }
-}
-
-fn normalize_name_bytes(name: &[u8]) -> String {
-    normalize_name(&String::from_utf8_lossy(name))
 }
 
 fn check_token(t: String, field: &str) -> Result<Secret, ConfigError> {
@@ -417,7 +467,7 @@ fn check_token(t: String, field: &str) -> Result<Secret, ConfigError> {
 /// parser's own tables so the two cannot drift; kong/mtls_headers.meta.json is this, wrapped in `config_schema`.
 /// What draft 4 cannot express (header names that fold together, the VM environment) only the filter checks.
 #[cfg(any(test, feature = "test-support"))]
-pub fn json_schema() -> Value {
+pub fn json_schema() -> serde_json::Value {
     use serde_json::json;
     // RFC 9110 section 5.6.2 token, as `valid_header_name`.
     const TOKEN: &str = "^[0-9A-Za-z!#$%&'*+.^_`|~-]+$";
@@ -439,7 +489,7 @@ pub fn json_schema() -> Value {
         simple.join("|"),
         attributes.join("|")
     );
-    let mut header_names = Map::new();
+    let mut header_names = serde_json::Map::new();
     header_names.insert(TOKEN.to_string(), json!({ "type": "string", "pattern": field }));
     for name in FORBIDDEN_NAMES {
         header_names.insert(any_case(name), json!({ "not": {} }));
@@ -527,6 +577,7 @@ mod tests {
     /// tests/cases/configs.json: the table Envoy, the Wasm host and Kong's schema are judged against too.
     #[test]
     fn shared_config_table() {
+        use serde_json::Value;
         let table: Value = serde_json::from_str(include_str!("../tests/cases/configs.json")).unwrap();
         let text = |case: &Value| match (case.get("raw"), case.get("config")) {
             (Some(Value::String(raw)), _) => raw.clone(),

@@ -1,9 +1,12 @@
 //! The request decision, free of proxy-wasm: strip, read the certificate, enforce, inject (SPEC, required behaviour).
 
+use std::rc::Rc;
+
+use crate::cache::Cache;
 use crate::cert::{self, dn, ClientCert};
 use crate::config::{Config, Field, Mode};
 use crate::headers::is_header_safe;
-use crate::host::{read_peer, Host, Level, Peer};
+use crate::host::{read_peer, HeaderList, Host, Level, Peer, PeerCert, PeerError};
 
 /// What the proxy layer returns to the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,9 +16,39 @@ pub enum Outcome {
     Replied,
 }
 
+/// What a verified certificate contributes to every request, computed once per certificate and plugin (the
+/// configuration fixes the mappings): cached by the certificate's SHA-256.
+#[derive(Debug)]
+pub struct Identity {
+    not_before: u64,
+    not_after: u64,
+    /// `trusted_issuers` is empty or lists the issuer DN.
+    issuer_trusted: bool,
+    /// One per `cfg.mappings` entry: the identity field's value, `None` for a field the certificate lacks or that
+    /// is not an identity field.
+    values: Vec<Option<String>>,
+}
+
+impl Identity {
+    pub fn new(cfg: &Config, cert: &ClientCert) -> Identity {
+        let issuer_trusted = cfg.trusted_issuers.is_empty() || {
+            let issuer = dn::rfc2253(&cert.issuer, false);
+            cfg.trusted_issuers.contains(&issuer)
+        };
+        let values = cfg
+            .mappings
+            .iter()
+            .map(|m| if m.field.is_identity() { identity_value(&m.field, cert, cfg.utf8) } else { None })
+            .collect();
+        Identity { not_before: cert.not_before, not_after: cert.not_after, issuer_trusted, values }
+    }
+}
+
+pub type IdentityCache = Cache<Identity>;
+
 /// The certificate state headers are built from, after the configured policy.
 enum Verdict {
-    Verified(Box<ClientCert>),
+    Verified(Rc<Identity>),
     NoCert,
     Unverified(String),
     /// Something went wrong reading or parsing: inject nothing at all.
@@ -24,7 +57,7 @@ enum Verdict {
 
 const INTERNAL_ERROR_BODY: &[u8] = b"internal error\n";
 
-pub fn on_request_headers(cfg: &Config, host: &mut dyn Host) -> Outcome {
+pub fn on_request_headers(cfg: &Config, host: &mut dyn Host, cache: &mut IdentityCache) -> Outcome {
     // 1. Strip. If the header map cannot be read or a header cannot be removed, nothing is known to be clean:
     //    reply rather than forward.
     let headers = match host.request_headers() {
@@ -61,14 +94,14 @@ pub fn on_request_headers(cfg: &Config, host: &mut dyn Host) -> Outcome {
     let verdict = match read_peer(cfg, host, &headers) {
         Ok(Peer::None) => Verdict::NoCert,
         Ok(Peer::Unverified(reason)) => Verdict::Unverified(reason),
-        Ok(Peer::Verified(cert)) => match policy_failure(cfg, host, &cert) {
-            None => Verdict::Verified(cert),
-            Some(reason) => Verdict::Unverified(reason),
+        Ok(Peer::Verified(cert)) => match identity(cfg, host, &headers, cert, cache) {
+            Ok(id) => match policy_failure(cfg, host, &id) {
+                None => Verdict::Verified(id),
+                Some(reason) => Verdict::Unverified(reason),
+            },
+            Err(e) => unreadable(host, &e),
         },
-        Err(e) => {
-            host.log(Level::Warn, &format!("no identity injected: {e}"));
-            Verdict::Error
-        }
+        Err(e) => unreadable(host, &e),
     };
     if let Verdict::Unverified(reason) = &verdict {
         host.log(Level::Debug, &format!("client certificate not verified: {reason}"));
@@ -83,21 +116,25 @@ pub fn on_request_headers(cfg: &Config, host: &mut dyn Host) -> Outcome {
     if matches!(verdict, Verdict::Error) {
         return Outcome::Continue;
     }
-    let cert = match &verdict {
-        Verdict::Verified(c) => Some(c.as_ref()),
+    let id = match &verdict {
+        Verdict::Verified(id) => Some(id.as_ref()),
         _ => None,
     };
+    let failed;
     let status = match &verdict {
-        Verdict::Verified(_) => "SUCCESS".to_string(),
-        Verdict::Unverified(reason) => format!("FAILED:{reason}"),
-        Verdict::NoCert | Verdict::Error => "NONE".to_string(),
+        Verdict::Verified(_) => "SUCCESS",
+        Verdict::Unverified(reason) => {
+            failed = format!("FAILED:{reason}");
+            failed.as_str()
+        }
+        Verdict::NoCert | Verdict::Error => "NONE",
     };
-    for m in &cfg.mappings {
-        let value = match (&m.field, cert) {
-            (Field::Verify, _) => Some(status.clone()),
-            (Field::Static(v), _) => Some(v.clone()),
-            (Field::ValidateToken, _) => cfg.validate_token.as_ref().map(|t| t.expose().to_string()),
-            (field, Some(c)) => identity_value(field, c, cfg.utf8),
+    for (i, m) in cfg.mappings.iter().enumerate() {
+        let value: Option<&str> = match (&m.field, id) {
+            (Field::Verify, _) => Some(status),
+            (Field::Static(v), _) => Some(v),
+            (Field::ValidateToken, _) => cfg.validate_token.as_ref().map(|t| t.expose()),
+            (_, Some(id)) => id.values.get(i).and_then(Option::as_deref),
             (_, None) => None,
         };
         let Some(value) = value else { continue };
@@ -114,26 +151,45 @@ pub fn on_request_headers(cfg: &Config, host: &mut dyn Host) -> Outcome {
     Outcome::Continue
 }
 
+/// The identity of a verified certificate: from the cache, or parsed and formatted once and cached.
+fn identity(
+    cfg: &Config,
+    host: &dyn Host,
+    headers: &HeaderList,
+    cert: PeerCert,
+    cache: &mut IdentityCache,
+) -> Result<Rc<Identity>, PeerError> {
+    if let Some(id) = cache.get(&cert.sha256) {
+        return Ok(id);
+    }
+    let key = cert.sha256;
+    let der = cert.der(host, headers)?;
+    let parsed = ClientCert::from_der(&der).map_err(PeerError::Cert)?;
+    let id = Rc::new(Identity::new(cfg, &parsed));
+    cache.insert(key, Rc::clone(&id));
+    Ok(id)
+}
+
+fn unreadable(host: &dyn Host, e: &PeerError) -> Verdict {
+    host.log(Level::Warn, &format!("no identity injected: {e}"));
+    Verdict::Error
+}
+
 /// Checks a verified certificate against the configured policy; the reason reads like OpenSSL's verify errors.
-fn policy_failure(cfg: &Config, host: &dyn Host, cert: &ClientCert) -> Option<String> {
+fn policy_failure(cfg: &Config, host: &dyn Host, id: &Identity) -> Option<String> {
     if cfg.check_validity {
         match host.now_unix() {
-            Ok(now) => {
-                if let Some(why) = cert.validity_error(now) {
-                    return Some(why.to_string());
-                }
-            }
+            Ok(now) if now < id.not_before => return Some("certificate is not yet valid".to_string()),
+            Ok(now) if now > id.not_after => return Some("certificate has expired".to_string()),
+            Ok(_) => {}
             Err(e) => {
                 host.log(Level::Error, &format!("cannot read the host clock (status {})", e.0));
                 return Some("cannot check validity".to_string());
             }
         }
     }
-    if !cfg.trusted_issuers.is_empty() {
-        let issuer = dn::rfc2253(&cert.issuer, false);
-        if !cfg.trusted_issuers.contains(&issuer) {
-            return Some("issuer not trusted".to_string());
-        }
+    if !id.issuer_trusted {
+        return Some("issuer not trusted".to_string());
     }
     None
 }

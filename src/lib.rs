@@ -3,11 +3,13 @@
 //!
 //! Everything but `proxy` is plain Rust, tested natively; `proxy` is the thin proxy-wasm layer.
 
+pub mod cache;
 pub mod cert;
 pub mod config;
 pub mod filter;
 pub mod headers;
 pub mod host;
+pub mod json;
 #[cfg(target_arch = "wasm32")]
 mod proxy;
 

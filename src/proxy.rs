@@ -5,24 +5,33 @@
 //! few host calls the filter makes are declared here with `u32` statuses and never panic. The SDK still provides
 //! the context dispatch (`proxy_on_*` exports) and the allocator the host writes results into.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
 
+use crate::cache;
 use crate::config::Config;
-use crate::filter::{self, Outcome};
+use crate::filter::{self, IdentityCache, Outcome};
 use crate::host::{HeaderList, Host, HostError, Level};
 
 proxy_wasm::main! {{
     proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> {
-        Box::new(Root { context_id, config: None })
+        Box::new(Root { context_id, config: None, cache: new_cache() })
     });
 }}
 
 struct Root {
     context_id: u32,
     config: Option<Rc<Config>>,
+    /// Identities by certificate SHA-256, for this plugin's configuration; shared by its HTTP contexts (one
+    /// thread per VM).
+    cache: Rc<RefCell<IdentityCache>>,
+}
+
+fn new_cache() -> Rc<RefCell<IdentityCache>> {
+    Rc::new(RefCell::new(IdentityCache::new(cache::CAPACITY)))
 }
 
 impl Context for Root {}
@@ -54,6 +63,8 @@ impl RootContext for Root {
                     &format!("configured: mode {:?}, {} header mapping(s)", cfg.mode, cfg.mappings.len()),
                 );
                 self.config = Some(Rc::new(cfg));
+                // Cached values follow from the configuration: a new one starts empty.
+                self.cache = new_cache();
                 true
             }
             Err(e) => {
@@ -67,7 +78,7 @@ impl RootContext for Root {
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         // Returning None panics in the SDK: always return a context, unconfigured if need be.
-        Some(Box::new(Http { context_id, config: self.config.clone() }))
+        Some(Box::new(Http { context_id, config: self.config.clone(), cache: Rc::clone(&self.cache) }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -78,6 +89,7 @@ impl RootContext for Root {
 struct Http {
     context_id: u32,
     config: Option<Rc<Config>>,
+    cache: Rc<RefCell<IdentityCache>>,
 }
 
 impl Context for Http {}
@@ -85,12 +97,22 @@ impl Context for Http {}
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let mut host = ProxyHost { context_id: self.context_id };
+        // Never borrowed twice (one request runs at a time in a VM); if it were, a private empty cache is correct.
+        let mut spare;
+        let mut shared = self.cache.try_borrow_mut();
+        let cache: &mut IdentityCache = match shared.as_deref_mut() {
+            Ok(c) => c,
+            Err(_) => {
+                spare = IdentityCache::new(0);
+                &mut spare
+            }
+        };
         let outcome = match &self.config {
-            Some(cfg) => filter::on_request_headers(cfg, &mut host),
+            Some(cfg) => filter::on_request_headers(cfg, &mut host, cache),
             None => {
                 // No valid configuration (Kong still runs a filter whose on_configure failed): strip the default
                 // prefix, then refuse.
-                match filter::on_request_headers(&Config::default(), &mut host) {
+                match filter::on_request_headers(&Config::default(), &mut host, cache) {
                     Outcome::Replied => Outcome::Replied,
                     Outcome::Continue => {
                         host.log(Level::Error, "filter is not configured: refusing the request");

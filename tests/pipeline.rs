@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use mtls_headers::config::Config;
-use mtls_headers::filter::{on_request_headers, Outcome};
+use mtls_headers::filter::{on_request_headers, IdentityCache, Outcome};
 use mtls_headers::host::fake::FakeHost;
 use mtls_headers::host::{
     ENVOY_MTLS, ENVOY_PEER_CERTIFICATE, ENVOY_PEER_CERTIFICATE_VALID, ENVOY_SHA256_PEER_DIGEST,
@@ -101,12 +101,90 @@ fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
 
 const PROFILES: [Profile; 2] = [Profile::Envoy, Profile::Kong];
 
+/// One request on a fresh plugin (empty cache).
+fn run(cfg: &Config, host: &mut FakeHost) -> Outcome {
+    on_request_headers(cfg, host, &mut IdentityCache::new(mtls_headers::cache::CAPACITY))
+}
+
+/// Envoy 1.40 with the connection's SHA-256 digest, as it really answers: the filter keys its cache on it.
+fn envoy_with_digest(cert: &str) -> FakeHost {
+    verified(Profile::Envoy, &pki(&format!("{cert}.crt")))
+        .with_property(ENVOY_SHA256_PEER_DIGEST, golden(&format!("{cert}.sha256")).into_bytes())
+}
+
+#[test]
+fn cache_hit_skips_the_certificate_but_not_verification_or_the_clock() {
+    let cfg = config(&format!(
+        r#"{{"preset":"baas","validate_token":"{TOKEN}","headers":{{"x-ssl-client-verify":"verify"}}}}"#
+    ));
+    let mut cache = IdentityCache::new(4);
+    let mut first = forged(envoy_with_digest("alice"));
+    assert_eq!(on_request_headers(&cfg, &mut first, &mut cache), Outcome::Continue);
+    assert_eq!(cache.len(), 1);
+    let want = owned(&first, &cfg);
+    assert!(want.contains(&("x-ssl-client-verify".to_string(), "SUCCESS".to_string())));
+
+    // The same connection again: the digest names the certificate, the PEM is not needed (and not read).
+    let mut hit = forged(
+        FakeHost::new()
+            .with_property(ENVOY_MTLS, vec![1])
+            .with_property(ENVOY_PEER_CERTIFICATE_VALID, vec![1])
+            .with_property(ENVOY_SHA256_PEER_DIGEST, golden("alice.sha256").into_bytes()),
+    );
+    assert_eq!(on_request_headers(&cfg, &mut hit, &mut cache), Outcome::Continue);
+    assert_eq!(owned(&hit, &cfg), want);
+
+    // Verification and validity are per request, never cached.
+    let mut failed = forged(envoy_with_digest("alice").with_property(ENVOY_PEER_CERTIFICATE_VALID, vec![0]));
+    on_request_headers(&cfg, &mut failed, &mut cache);
+    assert_eq!(
+        owned(&failed, &cfg),
+        pairs(&[("x-ssl-client-verify", "FAILED:certificate verification failed"), ("x-ssl-validate-token", TOKEN)])
+    );
+    let mut expired = forged(envoy_with_digest("alice").at(4_000_000_000));
+    on_request_headers(&cfg, &mut expired, &mut cache);
+    assert_eq!(expired.header("x-ssl-client-verify").as_deref(), Some("FAILED:certificate has expired"));
+    assert_eq!(expired.header("x-ssl-client-cn"), None);
+}
+
+#[test]
+fn digest_that_does_not_match_the_certificate_fails_closed() {
+    let cfg = baas();
+    // The digest names bob, the PEM is alice's: nothing is cached and nothing injected but the token.
+    let mut cache = IdentityCache::new(4);
+    let mut host = forged(
+        verified(Profile::Envoy, &pki("alice.crt"))
+            .with_property(ENVOY_SHA256_PEER_DIGEST, format!("{:064x}", 7).into_bytes()),
+    );
+    assert_eq!(on_request_headers(&cfg, &mut host, &mut cache), Outcome::Continue);
+    assert_eq!(owned(&host, &cfg), vec![]);
+    assert!(cache.is_empty());
+    assert!(host.logs().iter().any(|(_, m)| m.contains("does not match")), "{:?}", host.logs());
+    let mut bad_hex = forged(
+        verified(Profile::Envoy, &pki("alice.crt")).with_property(ENVOY_SHA256_PEER_DIGEST, "not hex".as_bytes()),
+    );
+    on_request_headers(&cfg, &mut bad_hex, &mut cache);
+    assert_eq!(owned(&bad_hex, &cfg), vec![]);
+}
+
+#[test]
+fn cache_is_per_certificate() {
+    let cfg = baas();
+    let mut cache = IdentityCache::new(4);
+    for (cert, cn) in [("alice", golden("alice.cn")), ("bob", "bob".to_string()), ("alice", golden("alice.cn"))] {
+        let mut host = forged(verified(Profile::Kong, &pki(&format!("{cert}.crt"))));
+        on_request_headers(&cfg, &mut host, &mut cache);
+        assert_eq!(host.header("x-ssl-client-cn"), Some(cn), "{cert}");
+    }
+    assert_eq!(cache.len(), 2);
+}
+
 #[test]
 fn baas_verified_replaces_forged_headers() {
     let cfg = baas();
     for profile in PROFILES {
         let mut host = forged(verified(profile, &pki("alice.crt")));
-        assert_eq!(on_request_headers(&cfg, &mut host), Outcome::Continue, "{profile:?}");
+        assert_eq!(run(&cfg, &mut host), Outcome::Continue, "{profile:?}");
         assert_eq!(
             owned(&host, &cfg),
             pairs(&[
@@ -133,7 +211,7 @@ fn no_certificate_optional_sends_only_the_token() {
     let cfg = baas();
     for profile in PROFILES {
         let mut host = forged(no_cert(profile));
-        assert_eq!(on_request_headers(&cfg, &mut host), Outcome::Continue);
+        assert_eq!(run(&cfg, &mut host), Outcome::Continue);
         assert_eq!(owned(&host, &cfg), pairs(&[("x-ssl-validate-token", TOKEN)]), "{profile:?}");
     }
 }
@@ -151,14 +229,14 @@ fn required_rejects_without_a_verified_certificate_after_stripping() {
     ];
     for (name, host) in cases {
         let mut host = forged(host);
-        assert_eq!(on_request_headers(&cfg, &mut host), Outcome::Replied, "{name}");
+        assert_eq!(run(&cfg, &mut host), Outcome::Replied, "{name}");
         let reply = host.reply.clone().unwrap();
         assert_eq!(reply.status, 403, "{name}");
         assert_eq!(reply.body, b"client certificate required\n");
         assert!(owned(&host, &cfg).is_empty(), "{name}: {:?}", owned(&host, &cfg));
     }
     let mut host = forged(verified(Profile::Kong, &pki("alice.crt")));
-    assert_eq!(on_request_headers(&cfg, &mut host), Outcome::Continue);
+    assert_eq!(run(&cfg, &mut host), Outcome::Continue);
 }
 
 #[test]
@@ -166,7 +244,7 @@ fn unverified_reports_failed_and_no_identity() {
     let cfg = config(r#"{"preset":"cloudflare","headers":{"x-ssl-client-certauth-validated":"validated"}}"#);
     for profile in PROFILES {
         let mut host = forged(unverified(profile, &pki("alice.crt")));
-        assert_eq!(on_request_headers(&cfg, &mut host), Outcome::Continue);
+        assert_eq!(run(&cfg, &mut host), Outcome::Continue);
         assert_eq!(
             owned(&host, &cfg),
             pairs(&[("x-cert-verify", "FAILED:certificate verification failed")]),
@@ -195,7 +273,7 @@ fn unparseable_certificates_inject_nothing() {
     for (name, pem) in cases {
         for profile in PROFILES {
             let mut host = forged(verified(profile, &pem));
-            assert_eq!(on_request_headers(&cfg, &mut host), Outcome::Continue, "{name}");
+            assert_eq!(run(&cfg, &mut host), Outcome::Continue, "{name}");
             assert!(owned(&host, &cfg).is_empty(), "{name} {profile:?}: {:?}", owned(&host, &cfg));
             assert!(host.log_text().contains("no identity injected"), "{name}");
         }
@@ -223,7 +301,7 @@ fn kong_verify_values() {
             host = host.with_property(NGX_SSL_CLIENT_RAW_CERT, cert);
         }
         let mut host = forged(host);
-        assert_eq!(on_request_headers(&cfg, &mut host), Outcome::Continue);
+        assert_eq!(run(&cfg, &mut host), Outcome::Continue);
         assert_eq!(owned(&host, &cfg), pairs(&expected), "{verify} {}", cert.is_some());
     }
 }
@@ -232,12 +310,12 @@ fn kong_verify_values() {
 fn host_errors_fail_closed() {
     let cfg = baas();
     let mut host = forged(FakeHost::new().with_failing_property(ENVOY_MTLS, 2));
-    assert_eq!(on_request_headers(&cfg, &mut host), Outcome::Continue);
+    assert_eq!(run(&cfg, &mut host), Outcome::Continue);
     assert!(owned(&host, &cfg).is_empty());
 
     let mut host = forged(verified(Profile::Envoy, &pki("alice.crt")));
     host.fail_header_writes = Some(2);
-    assert_eq!(on_request_headers(&cfg, &mut host), Outcome::Replied);
+    assert_eq!(run(&cfg, &mut host), Outcome::Replied);
     assert_eq!(host.reply.as_ref().map(|r| r.status), Some(500));
 }
 
@@ -245,10 +323,10 @@ fn host_errors_fail_closed() {
 fn validity_and_trusted_issuers() {
     let cfg = config(r#"{"headers":{"x-ssl-verify":"verify","x-ssl-cn":"subject.CN"}}"#);
     let mut host = forged(verified(Profile::Envoy, &pki("bob.crt")).at(4_000_000_000));
-    on_request_headers(&cfg, &mut host);
+    run(&cfg, &mut host);
     assert_eq!(owned(&host, &cfg), pairs(&[("x-ssl-verify", "FAILED:certificate has expired")]));
     let mut host = forged(verified(Profile::Envoy, &pki("bob.crt")).at(1_000_000));
-    on_request_headers(&cfg, &mut host);
+    run(&cfg, &mut host);
     assert_eq!(owned(&host, &cfg), pairs(&[("x-ssl-verify", "FAILED:certificate is not yet valid")]));
 
     let trusted = format!(
@@ -256,11 +334,11 @@ fn validity_and_trusted_issuers() {
         golden("alice.issuer").replace('\\', "\\\\")
     );
     let mut host = forged(verified(Profile::Envoy, &pki("bob.crt")));
-    on_request_headers(&config(&trusted), &mut host);
+    run(&config(&trusted), &mut host);
     assert_eq!(host.header("x-ssl-verify").as_deref(), Some("SUCCESS"));
     let other = r#"{"headers":{"x-ssl-verify":"verify"},"trusted_issuers":["CN=Someone Else"]}"#;
     let mut host = forged(verified(Profile::Envoy, &pki("bob.crt")));
-    on_request_headers(&config(other), &mut host);
+    run(&config(other), &mut host);
     assert_eq!(host.header("x-ssl-verify").as_deref(), Some("FAILED:issuer not trusted"));
 }
 
@@ -293,7 +371,7 @@ fn xfcc_cert_is_taken_only_when_it_matches_the_connection_digest() {
     let alice_digest = golden("alice.sha256");
     let good = format!(r#"By=spiffe://proxy;Hash={alice_digest};Cert="{alice}";Subject="CN=x";URI=spiffe://a"#);
     let mut host = xfcc_host(&good, &alice_digest);
-    on_request_headers(&cfg, &mut host);
+    run(&cfg, &mut host);
     assert_eq!(host.header("x-ssl-cn"), Some(golden("alice.cn")));
 
     let cases = [
@@ -304,7 +382,7 @@ fn xfcc_cert_is_taken_only_when_it_matches_the_connection_digest() {
     ];
     for (name, xfcc) in cases {
         let mut host = xfcc_host(&xfcc, &alice_digest);
-        on_request_headers(&cfg, &mut host);
+        run(&cfg, &mut host);
         assert_eq!(host.header("x-ssl-cn"), None, "{name}");
         assert!(host.log_text().contains("no identity injected"), "{name}");
     }

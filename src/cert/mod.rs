@@ -19,6 +19,25 @@ use x509_cert::Certificate;
 
 pub use time::openssl_time;
 
+/// 64 hex digits (either case) as 32 bytes: Envoy's `connection.sha256_peer_certificate_digest`.
+pub fn hex_decode_32(hex: &[u8]) -> Option<[u8; 32]> {
+    if hex.len() != 64 {
+        return None;
+    }
+    let nibble = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    let mut out = [0u8; 32];
+    for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+        let [hi, lo] = pair else { return None };
+        *byte = nibble(*hi)? << 4 | nibble(*lo)?;
+    }
+    Some(out)
+}
+
 /// Largest certificate we accept (DER bytes). Client certificates are 1-2 KiB; this bounds work on hostile input.
 pub const MAX_CERT_DER: usize = 16 * 1024;
 /// The PEM of a `MAX_CERT_DER` certificate, with line breaks and markers, is well under this.

@@ -7,7 +7,7 @@ mod xfcc;
 
 use sha2::{Digest, Sha256};
 
-use crate::cert::{pem_to_der, CertError, ClientCert};
+use crate::cert::{pem_to_der, CertError};
 use crate::config::{Config, HostKind, Source};
 
 /// A host call that did not succeed. Carries the proxy-wasm status code.
@@ -62,7 +62,40 @@ pub enum Peer {
     None,
     /// Presented but not verified; the reason as in `FAILED:<reason>`.
     Unverified(String),
-    Verified(Box<ClientCert>),
+    Verified(PeerCert),
+}
+
+/// A verified certificate, known by its SHA-256 (the cache key). Its DER is read only when needed: on Envoy the
+/// connection's digest property names the certificate, so a cache hit never copies or parses the PEM.
+#[derive(Debug)]
+pub struct PeerCert {
+    pub sha256: [u8; 32],
+    der: Option<Vec<u8>>,
+    source: Source,
+}
+
+impl PeerCert {
+    /// The certificate's DER, whose SHA-256 is `self.sha256` (checked when read here). `headers` as for `read_peer`.
+    pub fn der(self, host: &dyn Host, headers: &HeaderList) -> Result<Vec<u8>, PeerError> {
+        if let Some(der) = self.der {
+            return Ok(der);
+        }
+        let der = match prop(host, ENVOY_PEER_CERTIFICATE)? {
+            Some(pem) => property_pem_to_der(&pem)?,
+            None if self.source == Source::Auto => xfcc_cert(host, headers)?,
+            None => {
+                return Err(PeerError::Inconsistent("connection.mtls is set but connection.peer_certificate is absent"))
+            }
+        };
+        if <[u8; 32]>::from(Sha256::digest(&der)) != self.sha256 {
+            return Err(PeerError::Inconsistent("the peer certificate does not match the connection's digest"));
+        }
+        Ok(der)
+    }
+
+    fn with_der(der: Vec<u8>) -> PeerCert {
+        PeerCert { sha256: Sha256::digest(&der).into(), der: Some(der), source: Source::Auto }
+    }
 }
 
 /// The host's answer could not be trusted or understood: fail closed.
@@ -143,8 +176,7 @@ fn read_ngx_with(host: &dyn Host, verify: &[u8]) -> Result<Peer, PeerError> {
         b"SUCCESS" => {
             let pem = prop(host, NGX_SSL_CLIENT_RAW_CERT)?
                 .ok_or(PeerError::Inconsistent("ssl_client_verify is SUCCESS but ssl_client_raw_cert is empty"))?;
-            let cert = ClientCert::from_pem(&pem).map_err(PeerError::Cert)?;
-            Ok(Peer::Verified(Box::new(cert)))
+            Ok(Peer::Verified(PeerCert::with_der(pem_to_der(&pem).map_err(PeerError::Cert)?)))
         }
         other => match other.strip_prefix(b"FAILED:") {
             Some(reason) => Ok(Peer::Unverified(String::from_utf8_lossy(reason).into_owned())),
@@ -158,23 +190,9 @@ fn read_envoy(source: Source, host: &dyn Host, headers: &HeaderList) -> Result<P
         Some(v) => envoy_bool(&v)?,
         None => false,
     };
-    let der = match source {
-        Source::Xfcc => {
-            if !presented {
-                return Ok(Peer::None);
-            }
-            xfcc_cert(host, headers)?
-        }
-        Source::Property | Source::Auto => match prop(host, ENVOY_PEER_CERTIFICATE)? {
-            // Envoy 1.40 gives plain PEM (its docs say URL-encoded; accept both).
-            Some(pem) => property_pem_to_der(&pem)?,
-            None if !presented => return Ok(Peer::None),
-            None if source == Source::Auto => xfcc_cert(host, headers)?,
-            None => {
-                return Err(PeerError::Inconsistent("connection.mtls is set but connection.peer_certificate is absent"))
-            }
-        },
-    };
+    if !presented {
+        return Ok(Peer::None);
+    }
     // `connection.peer_certificate_valid` (Envoy 1.39+) is the only per-request sign of a chain that failed
     // verification on an ACCEPT_UNTRUSTED listener. Older Envoy: only verified certificates finish the handshake
     // unless ACCEPT_UNTRUSTED is set (README: do not combine it with an older Envoy).
@@ -183,8 +201,25 @@ fn read_envoy(source: Source, host: &dyn Host, headers: &HeaderList) -> Result<P
             return Ok(Peer::Unverified("certificate verification failed".to_string()));
         }
     }
-    let cert = ClientCert::from_der(&der).map_err(PeerError::Cert)?;
-    Ok(Peer::Verified(Box::new(cert)))
+    if source == Source::Xfcc {
+        return Ok(Peer::Verified(PeerCert::with_der(xfcc_cert(host, headers)?)));
+    }
+    // The connection's digest names the certificate: the PEM is read only on a cache miss (PeerCert::der), and
+    // then checked against it.
+    if let Some(digest) = prop(host, ENVOY_SHA256_PEER_DIGEST)? {
+        let sha256 = crate::cert::hex_decode_32(&digest)
+            .ok_or(PeerError::Inconsistent("connection.sha256_peer_certificate_digest is not 64 hex digits"))?;
+        return Ok(Peer::Verified(PeerCert { sha256, der: None, source }));
+    }
+    let der = match prop(host, ENVOY_PEER_CERTIFICATE)? {
+        // Envoy 1.40 gives plain PEM (its docs say URL-encoded; accept both).
+        Some(pem) => property_pem_to_der(&pem)?,
+        None if source == Source::Auto => xfcc_cert(host, headers)?,
+        None => {
+            return Err(PeerError::Inconsistent("connection.mtls is set but connection.peer_certificate is absent"))
+        }
+    };
+    Ok(Peer::Verified(PeerCert::with_der(der)))
 }
 
 fn property_pem_to_der(pem: &[u8]) -> Result<Vec<u8>, PeerError> {

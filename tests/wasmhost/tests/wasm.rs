@@ -295,7 +295,7 @@ fn native_and_wasm_agree() {
                 let wasm = plugin.request(conn, &request).unwrap();
                 let mut native =
                     NativeHost { profile, conn, headers: header_map(profile, conn, &request), reply: None };
-                let outcome = on_request_headers(&cfg, &mut native);
+                let outcome = on_request_headers(&cfg, &mut native, &mut mtls_headers::filter::IdentityCache::new(0));
                 let wasm_reply = wasm.reply.as_ref().map(|r| (r.status, r.body.clone()));
                 assert_eq!(wasm_reply, native.reply, "{profile:?} {config} {conn:?}");
                 assert_eq!(outcome == Outcome::Replied, wasm.action == Some(Action::Pause));
