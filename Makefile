@@ -35,7 +35,7 @@ build: toolchain
 
 # The native tests include the Wasm test host's (tests/wasmhost), which load the release .wasm.
 test-native: build
-	cargo test --workspace --all-targets
+	cargo test --workspace --lib --bins --tests
 
 # The test-only proxy-wasm host (wasmtime) with Envoy and Kong profiles, driven by tests/e2e/test_wasm_host.py.
 wasmhost:
@@ -91,7 +91,7 @@ $(VENV)/.bench-installed: $(BENCH_REQUIREMENTS) $(VENV)/.installed
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --only-binary :all: -r $(BENCH_REQUIREMENTS)
 	touch $@
 
-# About four minutes on 2 vCPUs: six arms x 5 repeats x (1 s warm-up + 5 s), rewrites BENCHMARKS.md's generated part.
+# About three minutes on 2 vCPUs: six arms x 5 repeats x (1 s warm-up + 5 s), rewrites BENCHMARKS.md's generated part.
 bench: build noop venv $(OHA) $(VENV)/.bench-installed
 	BENCH_COMMAND="make bench$(if $(BENCH_ARGS), BENCH_ARGS='$(BENCH_ARGS)')" $(PY) tests/bench/bench.py --oha $(OHA) $(BENCH_ARGS)
 

@@ -4,9 +4,9 @@ use std::rc::Rc;
 
 use crate::cache::Cache;
 use crate::cert::{self, dn, ClientCert};
-use crate::config::{Config, Field, Mode};
+use crate::config::{Config, Field, HostKind, Mode};
 use crate::headers::is_header_safe;
-use crate::host::{read_peer, HeaderList, Host, Level, Peer, PeerCert, PeerError};
+use crate::host::{read_peer, Headers, Host, Level, Peer, PeerCert, PeerError};
 
 /// What the proxy layer returns to the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +46,19 @@ impl Identity {
 
 pub type IdentityCache = Cache<Identity>;
 
+/// What a plugin (root context) keeps across its requests.
+pub struct State {
+    pub cache: IdentityCache,
+    /// With `host: auto`, the host once a request has shown which it is.
+    pub detected: Option<HostKind>,
+}
+
+impl State {
+    pub fn new(cache_capacity: usize) -> State {
+        State { cache: IdentityCache::new(cache_capacity), detected: None }
+    }
+}
+
 /// The certificate state headers are built from, after the configured policy.
 enum Verdict {
     Verified(Rc<Identity>),
@@ -57,7 +70,7 @@ enum Verdict {
 
 const INTERNAL_ERROR_BODY: &[u8] = b"internal error\n";
 
-pub fn on_request_headers(cfg: &Config, host: &mut dyn Host, cache: &mut IdentityCache) -> Outcome {
+pub fn on_request_headers(cfg: &Config, host: &mut dyn Host, state: &mut State) -> Outcome {
     // 1. Strip. If the header map cannot be read or a header cannot be removed, nothing is known to be clean:
     //    reply rather than forward.
     let headers = match host.request_headers() {
@@ -68,7 +81,7 @@ pub fn on_request_headers(cfg: &Config, host: &mut dyn Host, cache: &mut Identit
         }
     };
     let mut stripped: Vec<&str> = Vec::new();
-    for (name, _) in &headers {
+    for (name, _) in headers.iter() {
         if !cfg.owns(name) {
             continue;
         }
@@ -91,10 +104,10 @@ pub fn on_request_headers(cfg: &Config, host: &mut dyn Host, cache: &mut Identit
     }
 
     // 2. Read and judge the certificate.
-    let verdict = match read_peer(cfg, host, &headers) {
+    let verdict = match read_peer(cfg, host, &headers, &mut state.detected) {
         Ok(Peer::None) => Verdict::NoCert,
         Ok(Peer::Unverified(reason)) => Verdict::Unverified(reason),
-        Ok(Peer::Verified(cert)) => match identity(cfg, host, &headers, cert, cache) {
+        Ok(Peer::Verified(cert)) => match identity(cfg, host, &headers, cert, &mut state.cache) {
             Ok(id) => match policy_failure(cfg, host, &id) {
                 None => Verdict::Verified(id),
                 Some(reason) => Verdict::Unverified(reason),
@@ -155,7 +168,7 @@ pub fn on_request_headers(cfg: &Config, host: &mut dyn Host, cache: &mut Identit
 fn identity(
     cfg: &Config,
     host: &dyn Host,
-    headers: &HeaderList,
+    headers: &Headers,
     cert: PeerCert,
     cache: &mut IdentityCache,
 ) -> Result<Rc<Identity>, PeerError> {

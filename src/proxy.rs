@@ -13,12 +13,12 @@ use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
 
 use crate::cache;
 use crate::config::Config;
-use crate::filter::{self, IdentityCache, Outcome};
-use crate::host::{HeaderList, Host, HostError, Level};
+use crate::filter::{self, Outcome, State};
+use crate::host::{Headers, Host, HostError, Level};
 
 proxy_wasm::main! {{
     proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> {
-        Box::new(Root { context_id, config: None, cache: new_cache() })
+        Box::new(Root { context_id, config: None, state: new_state() })
     });
 }}
 
@@ -27,11 +27,11 @@ struct Root {
     config: Option<Rc<Config>>,
     /// Identities by certificate SHA-256, for this plugin's configuration; shared by its HTTP contexts (one
     /// thread per VM).
-    cache: Rc<RefCell<IdentityCache>>,
+    state: Rc<RefCell<State>>,
 }
 
-fn new_cache() -> Rc<RefCell<IdentityCache>> {
-    Rc::new(RefCell::new(IdentityCache::new(cache::CAPACITY)))
+fn new_state() -> Rc<RefCell<State>> {
+    Rc::new(RefCell::new(State::new(cache::CAPACITY)))
 }
 
 impl Context for Root {}
@@ -64,7 +64,7 @@ impl RootContext for Root {
                 );
                 self.config = Some(Rc::new(cfg));
                 // Cached values follow from the configuration: a new one starts empty.
-                self.cache = new_cache();
+                self.state = new_state();
                 true
             }
             Err(e) => {
@@ -78,7 +78,7 @@ impl RootContext for Root {
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         // Returning None panics in the SDK: always return a context, unconfigured if need be.
-        Some(Box::new(Http { context_id, config: self.config.clone(), cache: Rc::clone(&self.cache) }))
+        Some(Box::new(Http { context_id, config: self.config.clone(), state: Rc::clone(&self.state) }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -89,7 +89,7 @@ impl RootContext for Root {
 struct Http {
     context_id: u32,
     config: Option<Rc<Config>>,
-    cache: Rc<RefCell<IdentityCache>>,
+    state: Rc<RefCell<State>>,
 }
 
 impl Context for Http {}
@@ -97,22 +97,22 @@ impl Context for Http {}
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let mut host = ProxyHost { context_id: self.context_id };
-        // Never borrowed twice (one request runs at a time in a VM); if it were, a private empty cache is correct.
+        // Never borrowed twice (one request runs at a time in a VM); if it were, a private empty state is correct.
         let mut spare;
-        let mut shared = self.cache.try_borrow_mut();
-        let cache: &mut IdentityCache = match shared.as_deref_mut() {
-            Ok(c) => c,
+        let mut shared = self.state.try_borrow_mut();
+        let state: &mut State = match shared.as_deref_mut() {
+            Ok(s) => s,
             Err(_) => {
-                spare = IdentityCache::new(0);
+                spare = State::new(0);
                 &mut spare
             }
         };
         let outcome = match &self.config {
-            Some(cfg) => filter::on_request_headers(cfg, &mut host, cache),
+            Some(cfg) => filter::on_request_headers(cfg, &mut host, state),
             None => {
                 // No valid configuration (Kong still runs a filter whose on_configure failed): strip the default
                 // prefix, then refuse.
-                match filter::on_request_headers(&Config::default(), &mut host, cache) {
+                match filter::on_request_headers(&Config::default(), &mut host, state) {
                     Outcome::Replied => Outcome::Replied,
                     Outcome::Continue => {
                         host.log(Level::Error, "filter is not configured: refusing the request");
@@ -139,7 +139,7 @@ impl Host for ProxyHost {
         abi::get_property(path)
     }
 
-    fn request_headers(&self) -> Result<HeaderList, HostError> {
+    fn request_headers(&self) -> Result<Headers, HostError> {
         abi::get_header_map_pairs(MapType::HttpRequestHeaders as u32)
     }
 
@@ -179,7 +179,7 @@ fn log_line(context_id: u32, level: Level, message: &str) {
 mod abi {
     use core::ptr::null_mut;
 
-    use crate::host::{HeaderList, HostError};
+    use crate::host::{Headers, HostError};
 
     const OK: u32 = 0;
     const NOT_FOUND: u32 = 1;
@@ -280,11 +280,11 @@ mod abi {
         }
     }
 
-    pub fn get_header_map_pairs(map_type: u32) -> Result<HeaderList, HostError> {
+    pub fn get_header_map_pairs(map_type: u32) -> Result<Headers, HostError> {
         let (mut data, mut size) = (null_mut(), 0usize);
         // SAFETY: valid out-pointers.
         status(unsafe { proxy_get_header_map_pairs(map_type, &mut data, &mut size) })?;
-        crate::host::deserialize_header_map(&take(data, size)).ok_or(HostError(u32::MAX))
+        Headers::from_map_bytes(take(data, size)).ok_or(HostError(u32::MAX))
     }
 
     pub fn remove_header(map_type: u32, name: &str) -> Result<(), HostError> {

@@ -4,8 +4,8 @@
 // The whole file is test code: helpers outside `#[test]` functions fail loudly too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use mtls_headers::config::Config;
-use mtls_headers::filter::{on_request_headers, IdentityCache, Outcome};
+use mtls_headers::config::{Config, HostKind};
+use mtls_headers::filter::{on_request_headers, Outcome, State};
 use mtls_headers::host::fake::FakeHost;
 use mtls_headers::host::{
     ENVOY_MTLS, ENVOY_PEER_CERTIFICATE, ENVOY_PEER_CERTIFICATE_VALID, ENVOY_SHA256_PEER_DIGEST,
@@ -103,7 +103,7 @@ const PROFILES: [Profile; 2] = [Profile::Envoy, Profile::Kong];
 
 /// One request on a fresh plugin (empty cache).
 fn run(cfg: &Config, host: &mut FakeHost) -> Outcome {
-    on_request_headers(cfg, host, &mut IdentityCache::new(mtls_headers::cache::CAPACITY))
+    on_request_headers(cfg, host, &mut State::new(mtls_headers::cache::CAPACITY))
 }
 
 /// Envoy 1.40 with the connection's SHA-256 digest, as it really answers: the filter keys its cache on it.
@@ -117,10 +117,10 @@ fn cache_hit_skips_the_certificate_but_not_verification_or_the_clock() {
     let cfg = config(&format!(
         r#"{{"preset":"baas","validate_token":"{TOKEN}","headers":{{"x-ssl-client-verify":"verify"}}}}"#
     ));
-    let mut cache = IdentityCache::new(4);
+    let mut state = State::new(4);
     let mut first = forged(envoy_with_digest("alice"));
-    assert_eq!(on_request_headers(&cfg, &mut first, &mut cache), Outcome::Continue);
-    assert_eq!(cache.len(), 1);
+    assert_eq!(on_request_headers(&cfg, &mut first, &mut state), Outcome::Continue);
+    assert_eq!(state.cache.len(), 1);
     let want = owned(&first, &cfg);
     assert!(want.contains(&("x-ssl-client-verify".to_string(), "SUCCESS".to_string())));
 
@@ -131,18 +131,18 @@ fn cache_hit_skips_the_certificate_but_not_verification_or_the_clock() {
             .with_property(ENVOY_PEER_CERTIFICATE_VALID, vec![1])
             .with_property(ENVOY_SHA256_PEER_DIGEST, golden("alice.sha256").into_bytes()),
     );
-    assert_eq!(on_request_headers(&cfg, &mut hit, &mut cache), Outcome::Continue);
+    assert_eq!(on_request_headers(&cfg, &mut hit, &mut state), Outcome::Continue);
     assert_eq!(owned(&hit, &cfg), want);
 
     // Verification and validity are per request, never cached.
     let mut failed = forged(envoy_with_digest("alice").with_property(ENVOY_PEER_CERTIFICATE_VALID, vec![0]));
-    on_request_headers(&cfg, &mut failed, &mut cache);
+    on_request_headers(&cfg, &mut failed, &mut state);
     assert_eq!(
         owned(&failed, &cfg),
         pairs(&[("x-ssl-client-verify", "FAILED:certificate verification failed"), ("x-ssl-validate-token", TOKEN)])
     );
     let mut expired = forged(envoy_with_digest("alice").at(4_000_000_000));
-    on_request_headers(&cfg, &mut expired, &mut cache);
+    on_request_headers(&cfg, &mut expired, &mut state);
     assert_eq!(expired.header("x-ssl-client-verify").as_deref(), Some("FAILED:certificate has expired"));
     assert_eq!(expired.header("x-ssl-client-cn"), None);
 }
@@ -151,32 +151,32 @@ fn cache_hit_skips_the_certificate_but_not_verification_or_the_clock() {
 fn digest_that_does_not_match_the_certificate_fails_closed() {
     let cfg = baas();
     // The digest names bob, the PEM is alice's: nothing is cached and nothing injected but the token.
-    let mut cache = IdentityCache::new(4);
+    let mut state = State::new(4);
     let mut host = forged(
         verified(Profile::Envoy, &pki("alice.crt"))
             .with_property(ENVOY_SHA256_PEER_DIGEST, format!("{:064x}", 7).into_bytes()),
     );
-    assert_eq!(on_request_headers(&cfg, &mut host, &mut cache), Outcome::Continue);
+    assert_eq!(on_request_headers(&cfg, &mut host, &mut state), Outcome::Continue);
     assert_eq!(owned(&host, &cfg), vec![]);
-    assert!(cache.is_empty());
+    assert!(state.cache.is_empty());
     assert!(host.logs().iter().any(|(_, m)| m.contains("does not match")), "{:?}", host.logs());
     let mut bad_hex = forged(
         verified(Profile::Envoy, &pki("alice.crt")).with_property(ENVOY_SHA256_PEER_DIGEST, "not hex".as_bytes()),
     );
-    on_request_headers(&cfg, &mut bad_hex, &mut cache);
+    on_request_headers(&cfg, &mut bad_hex, &mut state);
     assert_eq!(owned(&bad_hex, &cfg), vec![]);
 }
 
 #[test]
 fn cache_is_per_certificate() {
     let cfg = baas();
-    let mut cache = IdentityCache::new(4);
+    let mut state = State::new(4);
     for (cert, cn) in [("alice", golden("alice.cn")), ("bob", "bob".to_string()), ("alice", golden("alice.cn"))] {
         let mut host = forged(verified(Profile::Kong, &pki(&format!("{cert}.crt"))));
-        on_request_headers(&cfg, &mut host, &mut cache);
+        on_request_headers(&cfg, &mut host, &mut state);
         assert_eq!(host.header("x-ssl-client-cn"), Some(cn), "{cert}");
     }
-    assert_eq!(cache.len(), 2);
+    assert_eq!(state.cache.len(), 2);
 }
 
 #[test]
@@ -386,4 +386,25 @@ fn xfcc_cert_is_taken_only_when_it_matches_the_connection_digest() {
         assert_eq!(host.header("x-ssl-cn"), None, "{name}");
         assert!(host.log_text().contains("no identity injected"), "{name}");
     }
+}
+
+#[test]
+fn auto_host_detection_is_remembered() {
+    let cfg = baas();
+    for (profile, host) in [(Profile::Envoy, HostKind::Envoy), (Profile::Kong, HostKind::Kong)] {
+        let mut state = State::new(4);
+        let mut first = forged(verified(profile, &pki("alice.crt")));
+        on_request_headers(&cfg, &mut first, &mut state);
+        assert_eq!(state.detected, Some(host), "{profile:?}");
+        // Later requests go straight to that host's properties.
+        let mut again = forged(verified(profile, &pki("alice.crt")));
+        on_request_headers(&cfg, &mut again, &mut state);
+        assert_eq!(owned(&again, &cfg), owned(&first, &cfg));
+    }
+    // Kong on plain HTTP and an Envoy listener without TLS answer nothing: nothing is decided.
+    let mut state = State::new(4);
+    let mut plain = forged(FakeHost::new());
+    on_request_headers(&cfg, &mut plain, &mut state);
+    assert_eq!(state.detected, None);
+    assert_eq!(owned(&plain, &cfg), pairs(&[("x-ssl-validate-token", TOKEN)]));
 }

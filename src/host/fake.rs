@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use super::{HeaderList, Host, HostError, Level};
+use super::{HeaderList, Headers, Host, HostError, Level};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalReply {
@@ -12,7 +12,7 @@ pub struct LocalReply {
     pub body: Vec<u8>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct FakeHost {
     properties: HashMap<Vec<String>, Vec<u8>>,
     failing_properties: HashMap<Vec<String>, u32>,
@@ -82,8 +82,8 @@ impl Host for FakeHost {
         Ok(self.properties.get(&key).cloned())
     }
 
-    fn request_headers(&self) -> Result<HeaderList, HostError> {
-        Ok(self.headers.clone())
+    fn request_headers(&self) -> Result<Headers, HostError> {
+        Ok(Headers::from_pairs(&self.headers))
     }
 
     fn remove_request_header(&mut self, name: &str) -> Result<(), HostError> {

@@ -22,8 +22,77 @@ pub enum Level {
     Error,
 }
 
-/// Request headers as the host gives them: names and values are bytes (a client can send a non-UTF-8 value).
+/// Header pairs as owned bytes (names and values: a client can send a non-UTF-8 value).
 pub type HeaderList = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Request headers as the host hands them over: one buffer in the proxy-wasm map encoding (u32 count, then u32 key
+/// and value lengths per pair, then each key and value followed by NUL), read in place. Every request reads the
+/// whole map, so this saves two allocations per header.
+#[derive(Debug, Clone, Default)]
+pub struct Headers {
+    raw: Vec<u8>,
+    count: usize,
+}
+
+impl Headers {
+    /// Checks the encoding once; `None` for a malformed map (never a panic).
+    pub fn from_map_bytes(raw: Vec<u8>) -> Option<Headers> {
+        if raw.is_empty() {
+            return Some(Headers::default());
+        }
+        let count = u32_at(&raw, 0)?;
+        let mut data = count.checked_mul(8)?.checked_add(4)?;
+        for i in 0..count {
+            for len in [u32_at(&raw, 4 + i * 8)?, u32_at(&raw, 8 + i * 8)?] {
+                data = data.checked_add(len)?.checked_add(1)?;
+            }
+        }
+        (data <= raw.len()).then_some(Headers { raw, count })
+    }
+
+    pub fn from_pairs(pairs: &[(Vec<u8>, Vec<u8>)]) -> Headers {
+        let mut raw = Vec::new();
+        let len32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
+        raw.extend_from_slice(&len32(pairs.len()));
+        for (k, v) in pairs {
+            raw.extend_from_slice(&len32(k.len()));
+            raw.extend_from_slice(&len32(v.len()));
+        }
+        for (k, v) in pairs {
+            raw.extend_from_slice(k);
+            raw.push(0);
+            raw.extend_from_slice(v);
+            raw.push(0);
+        }
+        Headers { raw, count: pairs.len() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// (name, value) pairs in the host's order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        let mut data = self.count.saturating_mul(8).saturating_add(4);
+        (0..self.count).map_while(move |i| {
+            let (k, v) = (u32_at(&self.raw, 4 + i * 8)?, u32_at(&self.raw, 8 + i * 8)?);
+            let name = self.raw.get(data..data + k)?;
+            data += k + 1;
+            let value = self.raw.get(data..data + v)?;
+            data += v + 1;
+            Some((name, value))
+        })
+    }
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> Option<usize> {
+    let b = <[u8; 4]>::try_from(bytes.get(at..at.checked_add(4)?)?).ok()?;
+    usize::try_from(u32::from_le_bytes(b)).ok()
+}
 
 /// The host calls the filter needs, nothing more. The proxy-wasm implementation is in `proxy.rs`; tests use
 /// `fake::FakeHost`.
@@ -31,7 +100,7 @@ pub trait Host {
     /// `Ok(None)` when the host says the property does not exist (or it is empty: SDK 0.2.5 reads an empty value as
     /// absent).
     fn property(&self, path: &[&str]) -> Result<Option<Vec<u8>>, HostError>;
-    fn request_headers(&self) -> Result<HeaderList, HostError>;
+    fn request_headers(&self) -> Result<Headers, HostError>;
     /// Removes every value of the header (host matching is case-insensitive).
     fn remove_request_header(&mut self, name: &str) -> Result<(), HostError>;
     /// Sets the header to exactly this one value.
@@ -76,7 +145,7 @@ pub struct PeerCert {
 
 impl PeerCert {
     /// The certificate's DER, whose SHA-256 is `self.sha256` (checked when read here). `headers` as for `read_peer`.
-    pub fn der(self, host: &dyn Host, headers: &HeaderList) -> Result<Vec<u8>, PeerError> {
+    pub fn der(self, host: &dyn Host, headers: &Headers) -> Result<Vec<u8>, PeerError> {
         if let Some(der) = self.der {
             return Ok(der);
         }
@@ -146,17 +215,32 @@ fn envoy_bool(v: &[u8]) -> Result<bool, PeerError> {
 }
 
 /// Reads the client's certificate the way this host provides it. `headers` is the request as received, before
-/// stripping (Envoy's XFCC may itself be configured as owned and stripped).
-pub fn read_peer(cfg: &Config, host: &dyn Host, headers: &HeaderList) -> Result<Peer, PeerError> {
-    match cfg.host {
-        HostKind::Kong => read_ngx(host),
-        HostKind::Envoy => read_envoy(cfg.source, host, headers),
-        HostKind::Auto => {
-            // Only ngx_wasm_module answers `ngx.*`; on Envoy the lookup is a cheap "not found".
-            match prop(host, NGX_SSL_CLIENT_VERIFY)? {
-                Some(verify) => read_ngx_with(host, &verify),
-                None => read_envoy(cfg.source, host, headers),
+/// stripping (Envoy's XFCC may itself be configured as owned and stripped). With `host: auto`, `detected` remembers
+/// which host answered (a VM runs in one host), so later requests skip the probe: every property read costs about
+/// a microsecond in Envoy (BENCHMARKS.md).
+pub fn read_peer(
+    cfg: &Config,
+    host: &dyn Host,
+    headers: &Headers,
+    detected: &mut Option<HostKind>,
+) -> Result<Peer, PeerError> {
+    match (cfg.host, *detected) {
+        (HostKind::Kong, _) | (HostKind::Auto, Some(HostKind::Kong)) => read_ngx(host),
+        (HostKind::Envoy, _) | (HostKind::Auto, Some(HostKind::Envoy)) => {
+            read_envoy(cfg.source, host, headers).map(|(peer, _)| peer)
+        }
+        (HostKind::Auto, _) => {
+            // Only ngx_wasm_module answers `ngx.*`; on Envoy the lookup is a cheap "not found". On Kong it is empty
+            // only on plain HTTP, where the Envoy properties below are not found either.
+            if let Some(verify) = prop(host, NGX_SSL_CLIENT_VERIFY)? {
+                *detected = Some(HostKind::Kong);
+                return read_ngx_with(host, &verify);
             }
+            let (peer, envoy) = read_envoy(cfg.source, host, headers)?;
+            if envoy {
+                *detected = Some(HostKind::Envoy);
+            }
+            Ok(peer)
         }
     }
 }
@@ -185,41 +269,44 @@ fn read_ngx_with(host: &dyn Host, verify: &[u8]) -> Result<Peer, PeerError> {
     }
 }
 
-fn read_envoy(source: Source, host: &dyn Host, headers: &HeaderList) -> Result<Peer, PeerError> {
-    let presented = match prop(host, ENVOY_MTLS)? {
-        Some(v) => envoy_bool(&v)?,
-        None => false,
+/// Also says whether an Envoy-only property answered (the host is then known to be Envoy).
+fn read_envoy(source: Source, host: &dyn Host, headers: &Headers) -> Result<(Peer, bool), PeerError> {
+    // The connection's digest names the certificate and says one was presented: with it, the PEM is read only on
+    // a cache miss (PeerCert::der, which checks it against the digest). One read instead of two on the hot path.
+    let digest = match source {
+        Source::Xfcc => None,
+        Source::Property | Source::Auto => prop(host, ENVOY_SHA256_PEER_DIGEST)?,
     };
-    if !presented {
-        return Ok(Peer::None);
+    if digest.is_none() {
+        match prop(host, ENVOY_MTLS)? {
+            Some(v) if envoy_bool(&v)? => {}
+            Some(_) => return Ok((Peer::None, true)),
+            None => return Ok((Peer::None, false)),
+        }
     }
     // `connection.peer_certificate_valid` (Envoy 1.39+) is the only per-request sign of a chain that failed
     // verification on an ACCEPT_UNTRUSTED listener. Older Envoy: only verified certificates finish the handshake
     // unless ACCEPT_UNTRUSTED is set (README: do not combine it with an older Envoy).
     if let Some(valid) = prop(host, ENVOY_PEER_CERTIFICATE_VALID)? {
         if !envoy_bool(&valid)? {
-            return Ok(Peer::Unverified("certificate verification failed".to_string()));
+            return Ok((Peer::Unverified("certificate verification failed".to_string()), true));
         }
     }
-    if source == Source::Xfcc {
-        return Ok(Peer::Verified(PeerCert::with_der(xfcc_cert(host, headers)?)));
-    }
-    // The connection's digest names the certificate: the PEM is read only on a cache miss (PeerCert::der), and
-    // then checked against it.
-    if let Some(digest) = prop(host, ENVOY_SHA256_PEER_DIGEST)? {
+    if let Some(digest) = digest {
         let sha256 = crate::cert::hex_decode_32(&digest)
             .ok_or(PeerError::Inconsistent("connection.sha256_peer_certificate_digest is not 64 hex digits"))?;
-        return Ok(Peer::Verified(PeerCert { sha256, der: None, source }));
+        return Ok((Peer::Verified(PeerCert { sha256, der: None, source }), true));
     }
-    let der = match prop(host, ENVOY_PEER_CERTIFICATE)? {
+    let der = match (source, prop(host, ENVOY_PEER_CERTIFICATE)?) {
+        (Source::Xfcc, _) => xfcc_cert(host, headers)?,
         // Envoy 1.40 gives plain PEM (its docs say URL-encoded; accept both).
-        Some(pem) => property_pem_to_der(&pem)?,
-        None if source == Source::Auto => xfcc_cert(host, headers)?,
-        None => {
+        (_, Some(pem)) => property_pem_to_der(&pem)?,
+        (Source::Auto, None) => xfcc_cert(host, headers)?,
+        (Source::Property, None) => {
             return Err(PeerError::Inconsistent("connection.mtls is set but connection.peer_certificate is absent"))
         }
     };
-    Ok(Peer::Verified(PeerCert::with_der(der)))
+    Ok((Peer::Verified(PeerCert::with_der(der)), true))
 }
 
 fn property_pem_to_der(pem: &[u8]) -> Result<Vec<u8>, PeerError> {
@@ -232,13 +319,13 @@ fn property_pem_to_der(pem: &[u8]) -> Result<Vec<u8>, PeerError> {
 
 /// XFCC's `Cert=`, accepted only when its SHA-256 equals the connection's certificate digest, so a client-forged
 /// XFCC (or a SAN that injects fields into it) can never supply the certificate.
-fn xfcc_cert(host: &dyn Host, headers: &HeaderList) -> Result<Vec<u8>, PeerError> {
+fn xfcc_cert(host: &dyn Host, headers: &Headers) -> Result<Vec<u8>, PeerError> {
     let mut values = headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(XFCC_HEADER.as_bytes()));
     let value = values.next().ok_or(PeerError::Xfcc("absent (forward_client_cert_details: SANITIZE_SET?)"))?;
     if values.next().is_some() {
         return Err(PeerError::Xfcc("more than one header"));
     }
-    let pem = xfcc::single_cert(&value.1).map_err(PeerError::Xfcc)?;
+    let pem = xfcc::single_cert(value.1).map_err(PeerError::Xfcc)?;
     let der = pem_to_der(&pem).map_err(PeerError::Cert)?;
     let digest = prop(host, ENVOY_SHA256_PEER_DIGEST)?
         .ok_or(PeerError::Inconsistent("connection.sha256_peer_certificate_digest is absent"))?;
@@ -249,44 +336,23 @@ fn xfcc_cert(host: &dyn Host, headers: &HeaderList) -> Result<Vec<u8>, PeerError
     Ok(der)
 }
 
-/// proxy-wasm ABI header-map encoding: u32 count, then (u32 key length, u32 value length) per pair, then each key
-/// and value followed by a NUL. Bounds-checked: a malformed map is `None`, never a panic.
-pub fn deserialize_header_map(bytes: &[u8]) -> Option<HeaderList> {
-    if bytes.is_empty() {
-        return Some(Vec::new());
-    }
-    let u32_at = |at: usize| -> Option<usize> {
-        let b = <[u8; 4]>::try_from(bytes.get(at..at.checked_add(4)?)?).ok()?;
-        usize::try_from(u32::from_le_bytes(b)).ok()
-    };
-    let count = u32_at(0)?;
-    let mut pos = count.checked_mul(8)?.checked_add(4)?;
-    let mut out = Vec::with_capacity(count.min(1024));
-    for i in 0..count {
-        let key_len = u32_at(4 + i * 8)?;
-        let value_len = u32_at(8 + i * 8)?;
-        let key = bytes.get(pos..pos.checked_add(key_len)?)?.to_vec();
-        pos = pos.checked_add(key_len)?.checked_add(1)?;
-        let value = bytes.get(pos..pos.checked_add(value_len)?)?.to_vec();
-        pos = pos.checked_add(value_len)?.checked_add(1)?;
-        out.push((key, value));
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::deserialize_header_map;
+    use super::Headers;
 
     #[test]
     fn header_map_round_trip_and_truncation() {
         let mut b = vec![2, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0];
         b.extend_from_slice(b"a\0bc\0de\0\xe9\0");
-        let m = deserialize_header_map(&b).unwrap();
-        assert_eq!(m, vec![(b"a".to_vec(), b"bc".to_vec()), (b"de".to_vec(), vec![0xe9])]);
-        for cut in 1..b.len() - 1 {
-            let _ = deserialize_header_map(&b[..cut]);
+        let m = Headers::from_map_bytes(b.clone()).unwrap();
+        let pairs: Vec<(&[u8], &[u8])> = m.iter().collect();
+        assert_eq!(pairs, vec![(b"a".as_slice(), b"bc".as_slice()), (b"de".as_slice(), b"\xe9".as_slice())]);
+        let owned = vec![(b"a".to_vec(), b"bc".to_vec()), (b"de".to_vec(), vec![0xe9])];
+        assert_eq!(Headers::from_pairs(&owned).iter().collect::<Vec<_>>(), pairs);
+        for cut in 1..b.len() {
+            assert!(Headers::from_map_bytes(b[..cut].to_vec()).is_none(), "{cut}");
         }
-        assert_eq!(deserialize_header_map(&[255, 255, 255, 255]), None);
+        assert!(Headers::from_map_bytes(vec![255, 255, 255, 255]).is_none());
+        assert!(Headers::from_map_bytes(Vec::new()).unwrap().is_empty());
     }
 }

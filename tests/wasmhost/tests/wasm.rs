@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use mtls_headers::config::Config;
 use mtls_headers::filter::{on_request_headers, Outcome};
-use mtls_headers::host::{HeaderList as NativeHeaders, Host, HostError, Level};
+use mtls_headers::host::{HeaderList as NativeHeaders, Headers, Host, HostError, Level};
 use wasmhost::{
     header_map, kong_worker_env, property, Action, Connection, Exchange, Filter, LogLevel, Options, PeerCert, Plugin,
     Profile, PropertyAnswer, Request,
@@ -247,8 +247,8 @@ impl Host for NativeHost<'_> {
             PropertyAnswer::Error(code) => Err(HostError(code as u32)),
         }
     }
-    fn request_headers(&self) -> Result<NativeHeaders, HostError> {
-        Ok(self.headers.clone())
+    fn request_headers(&self) -> Result<Headers, HostError> {
+        Ok(Headers::from_pairs(&self.headers))
     }
     fn remove_request_header(&mut self, name: &str) -> Result<(), HostError> {
         self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name.as_bytes()));
@@ -295,7 +295,7 @@ fn native_and_wasm_agree() {
                 let wasm = plugin.request(conn, &request).unwrap();
                 let mut native =
                     NativeHost { profile, conn, headers: header_map(profile, conn, &request), reply: None };
-                let outcome = on_request_headers(&cfg, &mut native, &mut mtls_headers::filter::IdentityCache::new(0));
+                let outcome = on_request_headers(&cfg, &mut native, &mut mtls_headers::filter::State::new(0));
                 let wasm_reply = wasm.reply.as_ref().map(|r| (r.status, r.body.clone()));
                 assert_eq!(wasm_reply, native.reply, "{profile:?} {config} {conn:?}");
                 assert_eq!(outcome == Outcome::Replied, wasm.action == Some(Action::Pause));
