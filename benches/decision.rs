@@ -50,7 +50,8 @@ fn kong() -> FakeHost {
 fn bench(c: &mut Criterion) {
     let configs =
         [("baas", r#"{"preset":"baas","validate_token":"bench-token"}"#), ("cloudflare", r#"{"preset":"cloudflare"}"#)];
-    let hosts: [(&str, fn() -> FakeHost); 2] = [("envoy", envoy), ("kong", kong)];
+    type MakeHost = fn() -> FakeHost;
+    let hosts: [(&str, MakeHost); 2] = [("envoy", envoy), ("kong", kong)];
     let mut group = c.benchmark_group("decision");
     for (preset, json) in configs {
         let cfg = Config::parse(json.as_bytes(), &|_| None).unwrap();
