@@ -13,7 +13,7 @@ REQUIREMENTS := tests/e2e/requirements.txt
 WASM_OPT_FLAGS := -Oz --strip-producers --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
 	--enable-mutable-globals --enable-multivalue --enable-reference-types
 
-.PHONY: build test test-native test-e2e lint demo clean toolchain venv wasmhost kong-files kong-schema bench bench-smoke noop
+.PHONY: build test test-native test-e2e lint demo clean toolchain venv wasmhost kong-files kong-schema bench bench-smoke bench-micro noop
 
 # wasm-opt (Debian's binaryen) shrinks the release module by about a sixth (BENCHMARKS.md, size).
 toolchain:
@@ -91,10 +91,16 @@ $(VENV)/.bench-installed: $(BENCH_REQUIREMENTS) $(VENV)/.installed
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --only-binary :all: -r $(BENCH_REQUIREMENTS)
 	touch $@
 
-# About three minutes on 2 vCPUs: six arms x 5 repeats x (1 s warm-up + 5 s), rewrites BENCHMARKS.md's generated part.
+# About four minutes on 2 vCPUs: seven arms x 5 repeats x (1 s warm-up + 5 s); rewrites BENCHMARKS.md's generated part.
 bench: build noop venv $(OHA) $(VENV)/.bench-installed
 	BENCH_COMMAND="make bench$(if $(BENCH_ARGS), BENCH_ARGS='$(BENCH_ARGS)')" $(PY) tests/bench/bench.py --oha $(OHA) $(BENCH_ARGS)
 
 # The same with 200 requests per arm and one repeat, into a temporary directory: proves `make bench` works.
 bench-smoke: build noop venv $(OHA) $(VENV)/.bench-installed
 	$(PY) tests/bench/bench.py --smoke --oha $(OHA) $(BENCH_ARGS)
+
+# The filter's own per-request cost with criterion: the decision natively (FakeHost), and through the .wasm in the
+# wasmtime test host, each with the identity cache hit and missed. Reported in BENCHMARKS.md by hand.
+bench-micro: build noop
+	cargo bench --bench decision
+	cargo bench -p mtls-headers-wasmhost --bench wasm

@@ -4,9 +4,9 @@ use std::rc::Rc;
 
 use crate::cache::Cache;
 use crate::cert::{self, dn, ClientCert};
-use crate::config::{Config, Field, HostKind, Mode};
+use crate::config::{Config, Field, Mode};
 use crate::headers::is_header_safe;
-use crate::host::{read_peer, Headers, Host, Level, Peer, PeerCert, PeerError};
+use crate::host::{read_peer, Headers, Host, Level, Peer, PeerCert, PeerError, PeerMemo};
 
 /// What the proxy layer returns to the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,13 +49,12 @@ pub type IdentityCache = Cache<Identity>;
 /// What a plugin (root context) keeps across its requests.
 pub struct State {
     pub cache: IdentityCache,
-    /// With `host: auto`, the host once a request has shown which it is.
-    pub detected: Option<HostKind>,
+    pub peer: PeerMemo,
 }
 
 impl State {
     pub fn new(cache_capacity: usize) -> State {
-        State { cache: IdentityCache::new(cache_capacity), detected: None }
+        State { cache: IdentityCache::new(cache_capacity), peer: PeerMemo::default() }
     }
 }
 
@@ -104,7 +103,7 @@ pub fn on_request_headers(cfg: &Config, host: &mut dyn Host, state: &mut State) 
     }
 
     // 2. Read and judge the certificate.
-    let verdict = match read_peer(cfg, host, &headers, &mut state.detected) {
+    let verdict = match read_peer(cfg, host, &headers, &mut state.peer) {
         Ok(Peer::None) => Verdict::NoCert,
         Ok(Peer::Unverified(reason)) => Verdict::Unverified(reason),
         Ok(Peer::Verified(cert)) => match identity(cfg, host, &headers, cert, &mut state.cache) {

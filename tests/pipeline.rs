@@ -395,7 +395,7 @@ fn auto_host_detection_is_remembered() {
         let mut state = State::new(4);
         let mut first = forged(verified(profile, &pki("alice.crt")));
         on_request_headers(&cfg, &mut first, &mut state);
-        assert_eq!(state.detected, Some(host), "{profile:?}");
+        assert_eq!(state.peer.detected, Some(host), "{profile:?}");
         // Later requests go straight to that host's properties.
         let mut again = forged(verified(profile, &pki("alice.crt")));
         on_request_headers(&cfg, &mut again, &mut state);
@@ -405,6 +405,6 @@ fn auto_host_detection_is_remembered() {
     let mut state = State::new(4);
     let mut plain = forged(FakeHost::new());
     on_request_headers(&cfg, &mut plain, &mut state);
-    assert_eq!(state.detected, None);
+    assert_eq!(state.peer.detected, None);
     assert_eq!(owned(&plain, &cfg), pairs(&[("x-ssl-validate-token", TOKEN)]));
 }

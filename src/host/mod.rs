@@ -140,7 +140,20 @@ pub enum Peer {
 pub struct PeerCert {
     pub sha256: [u8; 32],
     der: Option<Vec<u8>>,
+    /// Kong: the PEM seen on the previous request, known to have this SHA-256 (decoded only on a cache miss).
+    pem: Option<Vec<u8>>,
     source: Source,
+}
+
+/// What reading the peer remembers between requests of one VM.
+#[derive(Debug, Default)]
+pub struct PeerMemo {
+    /// With `host: auto`, the host once a request has shown which it is.
+    pub detected: Option<HostKind>,
+    /// Kong gives the PEM on every request and no digest: the last PEM and its certificate's SHA-256, so a
+    /// keep-alive connection's next request compares bytes instead of decoding and hashing.
+    last_pem: Vec<u8>,
+    last_sha256: [u8; 32],
 }
 
 impl PeerCert {
@@ -148,6 +161,9 @@ impl PeerCert {
     pub fn der(self, host: &dyn Host, headers: &Headers) -> Result<Vec<u8>, PeerError> {
         if let Some(der) = self.der {
             return Ok(der);
+        }
+        if let Some(pem) = self.pem {
+            return pem_to_der(&pem).map_err(PeerError::Cert);
         }
         let der = match prop(host, ENVOY_PEER_CERTIFICATE)? {
             Some(pem) => property_pem_to_der(&pem)?,
@@ -163,7 +179,7 @@ impl PeerCert {
     }
 
     fn with_der(der: Vec<u8>) -> PeerCert {
-        PeerCert { sha256: Sha256::digest(&der).into(), der: Some(der), source: Source::Auto }
+        PeerCert { sha256: Sha256::digest(&der).into(), der: Some(der), pem: None, source: Source::Auto }
     }
 }
 
@@ -215,17 +231,12 @@ fn envoy_bool(v: &[u8]) -> Result<bool, PeerError> {
 }
 
 /// Reads the client's certificate the way this host provides it. `headers` is the request as received, before
-/// stripping (Envoy's XFCC may itself be configured as owned and stripped). With `host: auto`, `detected` remembers
+/// stripping (Envoy's XFCC may itself be configured as owned and stripped). With `host: auto`, `memo` remembers
 /// which host answered (a VM runs in one host), so later requests skip the probe: every property read costs about
 /// a microsecond in Envoy (BENCHMARKS.md).
-pub fn read_peer(
-    cfg: &Config,
-    host: &dyn Host,
-    headers: &Headers,
-    detected: &mut Option<HostKind>,
-) -> Result<Peer, PeerError> {
-    match (cfg.host, *detected) {
-        (HostKind::Kong, _) | (HostKind::Auto, Some(HostKind::Kong)) => read_ngx(host),
+pub fn read_peer(cfg: &Config, host: &dyn Host, headers: &Headers, memo: &mut PeerMemo) -> Result<Peer, PeerError> {
+    match (cfg.host, memo.detected) {
+        (HostKind::Kong, _) | (HostKind::Auto, Some(HostKind::Kong)) => read_ngx(host, memo),
         (HostKind::Envoy, _) | (HostKind::Auto, Some(HostKind::Envoy)) => {
             read_envoy(cfg.source, host, headers).map(|(peer, _)| peer)
         }
@@ -233,34 +244,41 @@ pub fn read_peer(
             // Only ngx_wasm_module answers `ngx.*`; on Envoy the lookup is a cheap "not found". On Kong it is empty
             // only on plain HTTP, where the Envoy properties below are not found either.
             if let Some(verify) = prop(host, NGX_SSL_CLIENT_VERIFY)? {
-                *detected = Some(HostKind::Kong);
-                return read_ngx_with(host, &verify);
+                memo.detected = Some(HostKind::Kong);
+                return read_ngx_with(host, &verify, memo);
             }
             let (peer, envoy) = read_envoy(cfg.source, host, headers)?;
             if envoy {
-                *detected = Some(HostKind::Envoy);
+                memo.detected = Some(HostKind::Envoy);
             }
             Ok(peer)
         }
     }
 }
 
-fn read_ngx(host: &dyn Host) -> Result<Peer, PeerError> {
+fn read_ngx(host: &dyn Host, memo: &mut PeerMemo) -> Result<Peer, PeerError> {
     match prop(host, NGX_SSL_CLIENT_VERIFY)? {
         // Plain HTTP, or TLS without `ssl_verify_client`: nginx leaves the variable empty.
         None => Ok(Peer::None),
-        Some(verify) => read_ngx_with(host, &verify),
+        Some(verify) => read_ngx_with(host, &verify, memo),
     }
 }
 
 /// nginx `$ssl_client_verify`: `SUCCESS`, `NONE` or `FAILED:<reason>` (nginx ngx_http_ssl_module docs).
-fn read_ngx_with(host: &dyn Host, verify: &[u8]) -> Result<Peer, PeerError> {
+fn read_ngx_with(host: &dyn Host, verify: &[u8], memo: &mut PeerMemo) -> Result<Peer, PeerError> {
     match verify {
         b"NONE" => Ok(Peer::None),
         b"SUCCESS" => {
             let pem = prop(host, NGX_SSL_CLIENT_RAW_CERT)?
                 .ok_or(PeerError::Inconsistent("ssl_client_verify is SUCCESS but ssl_client_raw_cert is empty"))?;
-            Ok(Peer::Verified(PeerCert::with_der(pem_to_der(&pem).map_err(PeerError::Cert)?)))
+            if !memo.last_pem.is_empty() && memo.last_pem == pem {
+                let sha256 = memo.last_sha256;
+                return Ok(Peer::Verified(PeerCert { sha256, der: None, pem: Some(pem), source: Source::Auto }));
+            }
+            let cert = PeerCert::with_der(pem_to_der(&pem).map_err(PeerError::Cert)?);
+            memo.last_sha256 = cert.sha256;
+            memo.last_pem = pem;
+            Ok(Peer::Verified(cert))
         }
         other => match other.strip_prefix(b"FAILED:") {
             Some(reason) => Ok(Peer::Unverified(String::from_utf8_lossy(reason).into_owned())),
@@ -295,7 +313,7 @@ fn read_envoy(source: Source, host: &dyn Host, headers: &Headers) -> Result<(Pee
     if let Some(digest) = digest {
         let sha256 = crate::cert::hex_decode_32(&digest)
             .ok_or(PeerError::Inconsistent("connection.sha256_peer_certificate_digest is not 64 hex digits"))?;
-        return Ok((Peer::Verified(PeerCert { sha256, der: None, source }), true));
+        return Ok((Peer::Verified(PeerCert { sha256, der: None, pem: None, source }), true));
     }
     let der = match (source, prop(host, ENVOY_PEER_CERTIFICATE)?) {
         (Source::Xfcc, _) => xfcc_cert(host, headers)?,
