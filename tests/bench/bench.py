@@ -317,60 +317,20 @@ class BenchError(RuntimeError):
 
 
 class PinnedEnvoy(harness.Envoy):
-    """harness.Envoy (waits for /ready, reads the listener ports, log, stats, stop) with its own start(): the same
-    command line (`--concurrency 1`), run under `taskset -c CORE`. taskset execs Envoy, and so does the wheel's
-    `envoy` script, so the pid is Envoy's own and every thread Envoy starts inherits the core."""
+    """harness.Envoy (the same command line, `--concurrency 1`; waits for /ready, reads the listener ports, log,
+    stats, stop) run under `taskset -c CORE`. taskset execs Envoy, and so does the wheel's `envoy` script, so the pid
+    is Envoy's own and every thread Envoy starts inherits the core."""
 
     def __init__(self, config_path: Path, core: Optional[int], **kwargs) -> None:
-        super().__init__(config_path, **kwargs)
+        prefix = [] if core is None else ["taskset", "-c", str(core)]
+        super().__init__(config_path, prefix=prefix, **kwargs)
         self.core = core
-        self.named_ports: dict[str, int] = {}
 
     def start(self) -> "PinnedEnvoy":
-        admin_path = self._rundir / "admin-address"
-        cmd = [] if self.core is None else ["taskset", "-c", str(self.core)]
-        cmd += [
-            str(harness.envoy_binary()),
-            "-c",
-            str(self.config_path),
-            "--use-dynamic-base-id",
-            "--concurrency",
-            "1",
-            "-l",
-            self.log_level,
-            "--admin-address-path",
-            str(admin_path),
-            "--drain-time-s",
-            "0",
-        ]
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                cmd, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        deadline = time.monotonic() + self.timeout
         try:
-            while True:
-                if self.proc.poll() is not None:
-                    raise BenchError(f"Envoy exited with {self.proc.returncode} during startup:\n{self.log_tail()}")
-                if time.monotonic() > deadline:
-                    raise BenchError(f"Envoy not LIVE after {self.timeout:.0f} s:\n{self.log_tail()}")
-                if not self.admin and admin_path.exists():
-                    self.admin = admin_path.read_text().strip()
-                if self.admin and self.admin_get("/ready") == "LIVE":
-                    break
-                time.sleep(0.05)
-            listeners = json.loads(self.admin_get("/listeners?format=json") or "{}")
-            self.ports = [
-                s["local_address"]["socket_address"]["port_value"] for s in listeners.get("listener_statuses", [])
-            ]
-            self.port = self.ports[0] if self.ports else 0
-            self.named_ports = {
-                s.get("name", ""): s["local_address"]["socket_address"]["port_value"]
-                for s in listeners.get("listener_statuses", [])
-            }
-        except BaseException:
-            self.cleanup()
-            raise
+            super().start()
+        except harness.EnvoyError as e:
+            raise BenchError(str(e)) from e
         return self
 
     def pid(self) -> int:

@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import echo  # noqa: E402
 import harness  # noqa: E402
+import wasmhost  # noqa: E402
 
 MAX_LIVE_ENVOYS = 8
 
@@ -47,6 +48,17 @@ def wasm() -> Path:
     if not harness.WASM.is_file():
         pytest.fail(f"filter not built: {harness.WASM} is missing; run `make build`", pytrace=False)
     return harness.WASM
+
+
+@pytest.fixture(scope="session")
+def wasm_host():
+    """One `wasmhost` process (tests/wasmhost) for the session: the module is compiled once."""
+    try:
+        host = wasmhost.WasmHost()
+    except FileNotFoundError as e:
+        pytest.fail(str(e), pytrace=False)
+    yield host
+    host.close()
 
 
 class EnvoyPool:

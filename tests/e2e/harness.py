@@ -277,8 +277,10 @@ class Envoy:
         log_level: str = "warning",
         component_log_level: Union[str, None] = None,
         timeout: float = 20.0,
+        prefix: Sequence[str] = (),
     ) -> None:
         self.config_path = Path(config_path).resolve()
+        self.prefix = list(prefix)  # e.g. ["taskset", "-c", "0"] (it execs Envoy: the pid stays Envoy's)
         self.cwd = Path(cwd) if cwd else self.config_path.parent
         self.env = _env(token, env)
         self.log_level = log_level
@@ -290,10 +292,12 @@ class Envoy:
         self.admin = ""  # "127.0.0.1:PORT"
         self.ports: list[int] = []  # every listener's port, in configuration order
         self.port = 0  # the first listener's port
+        self.named_ports: dict[str, int] = {}  # listener name -> port
 
     def start(self) -> "Envoy":
         admin_path = self._rundir / "admin-address"
         cmd = [
+            *self.prefix,
             str(envoy_binary()),
             "-c",
             str(self.config_path),
@@ -330,6 +334,10 @@ class Envoy:
                 s["local_address"]["socket_address"]["port_value"] for s in listeners.get("listener_statuses", [])
             ]
             self.port = self.ports[0] if self.ports else 0
+            self.named_ports = {
+                s.get("name", ""): s["local_address"]["socket_address"]["port_value"]
+                for s in listeners.get("listener_statuses", [])
+            }
         except BaseException:
             self.stop()
             raise

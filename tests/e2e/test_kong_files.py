@@ -160,14 +160,9 @@ def test_compose_mounts_what_kong_conf_names():
         assert var in kong["environment"], f"{var} is not passed to the container"
 
 
-@pytest.fixture(scope="module")
-def host():
-    try:
-        h = wh.WasmHost()
-    except FileNotFoundError as e:
-        pytest.fail(str(e), pytrace=False)
-    yield h
-    h.close()
+@pytest.fixture
+def host(wasm_host):
+    return wasm_host
 
 
 @pytest.mark.parametrize("where,entry", filter_configs(), ids=lambda x: x if isinstance(x, str) else "")

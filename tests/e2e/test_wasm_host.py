@@ -27,14 +27,9 @@ from cases import (
 )
 
 
-@pytest.fixture(scope="session")
-def host():
-    try:
-        h = wh.WasmHost()
-    except FileNotFoundError as e:
-        pytest.fail(str(e), pytrace=False)
-    yield h
-    h.close()
+@pytest.fixture
+def host(wasm_host):
+    return wasm_host
 
 
 def run_case(host: wh.WasmHost, wasm, certs, case: Case, profile: str) -> wh.Result:
