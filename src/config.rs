@@ -9,7 +9,7 @@ use std::fmt;
 use x509_cert::der::oid::ObjectIdentifier;
 
 use crate::cert::dn;
-use crate::headers::{is_header_safe, normalize_name, valid_header_name};
+use crate::headers::{is_header_safe, normalize_byte, normalize_name, valid_header_name};
 use crate::json::{self, Json};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -448,8 +448,9 @@ impl Config {
     /// Runs for every request header: compares in place, without allocating.
     pub fn owns(&self, name: &[u8]) -> bool {
         // Prefixes and names are stored normalised (and ASCII): normalise the header's bytes as they are compared.
-        let norm = |b: &u8| if *b == b'_' { b'-' } else { b.to_ascii_lowercase() };
-        let starts = |p: &str| name.len() >= p.len() && name.iter().map(norm).zip(p.bytes()).all(|(a, b)| a == b);
+        let starts = |p: &str| {
+            name.len() >= p.len() && name.iter().map(|b| normalize_byte(*b)).zip(p.bytes()).all(|(a, b)| a == b)
+        };
         self.strip_prefixes.iter().any(|p| starts(p))
             || self.strip_names.iter().any(|n| n.len() == name.len() && starts(n))
     }

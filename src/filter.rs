@@ -191,9 +191,11 @@ fn unreadable(host: &dyn Host, e: &PeerError) -> Verdict {
 fn policy_failure(cfg: &Config, host: &dyn Host, id: &Identity) -> Option<String> {
     if cfg.check_validity {
         match host.now_unix() {
-            Ok(now) if now < id.not_before => return Some("certificate is not yet valid".to_string()),
-            Ok(now) if now > id.not_after => return Some("certificate has expired".to_string()),
-            Ok(_) => {}
+            Ok(now) => {
+                if let Some(why) = cert::validity_error(id.not_before, id.not_after, now) {
+                    return Some(why.to_string());
+                }
+            }
             Err(e) => {
                 host.log(Level::Error, &format!("cannot read the host clock (status {})", e.0));
                 return Some("cannot check validity".to_string());

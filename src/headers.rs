@@ -3,7 +3,16 @@
 /// Lower case, with `_` read as `-`: WSGI/CGI backends (and nginx with `underscores_in_headers`) map `x_ssl_cn`
 /// and `X-SSL-CN` to the same variable, so the filter must own both spellings (SPEC, required behaviour 1).
 pub fn normalize_name(name: &str) -> String {
-    name.bytes().map(|b| if b == b'_' { '-' } else { char::from(b.to_ascii_lowercase()) }).collect()
+    name.bytes().map(|b| char::from(normalize_byte(b))).collect()
+}
+
+/// One byte of `normalize_name`, for comparing in place.
+pub fn normalize_byte(b: u8) -> u8 {
+    if b == b'_' {
+        b'-'
+    } else {
+        b.to_ascii_lowercase()
+    }
 }
 
 /// RFC 9110 section 5.6.2 `token`.

@@ -159,16 +159,16 @@ impl ClientCert {
             _ => None,
         }
     }
+}
 
-    /// RFC 5280 section 4.1.2.5: valid from notBefore through notAfter inclusive.
-    pub fn validity_error(&self, now_unix: u64) -> Option<&'static str> {
-        if now_unix < self.not_before {
-            Some("certificate is not yet valid")
-        } else if now_unix > self.not_after {
-            Some("certificate has expired")
-        } else {
-            None
-        }
+/// RFC 5280 section 4.1.2.5: valid from notBefore through notAfter inclusive (seconds since the Unix epoch).
+pub fn validity_error(not_before: u64, not_after: u64, now_unix: u64) -> Option<&'static str> {
+    if now_unix < not_before {
+        Some("certificate is not yet valid")
+    } else if now_unix > not_after {
+        Some("certificate has expired")
+    } else {
+        None
     }
 }
 

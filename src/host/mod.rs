@@ -165,13 +165,7 @@ impl PeerCert {
         if let Some(pem) = self.pem {
             return pem_to_der(&pem).map_err(PeerError::Cert);
         }
-        let der = match prop(host, ENVOY_PEER_CERTIFICATE)? {
-            Some(pem) => property_pem_to_der(&pem)?,
-            None if self.source == Source::Auto => xfcc_cert(host, headers)?,
-            None => {
-                return Err(PeerError::Inconsistent("connection.mtls is set but connection.peer_certificate is absent"))
-            }
-        };
+        let der = envoy_peer_der(self.source, host, headers)?;
         if <[u8; 32]>::from(Sha256::digest(&der)) != self.sha256 {
             return Err(PeerError::Inconsistent("the peer certificate does not match the connection's digest"));
         }
@@ -315,16 +309,21 @@ fn read_envoy(source: Source, host: &dyn Host, headers: &Headers) -> Result<(Pee
             .ok_or(PeerError::Inconsistent("connection.sha256_peer_certificate_digest is not 64 hex digits"))?;
         return Ok((Peer::Verified(PeerCert { sha256, der: None, pem: None, source }), true));
     }
-    let der = match (source, prop(host, ENVOY_PEER_CERTIFICATE)?) {
-        (Source::Xfcc, _) => xfcc_cert(host, headers)?,
+    Ok((Peer::Verified(PeerCert::with_der(envoy_peer_der(source, host, headers)?)), true))
+}
+
+/// The presented certificate's DER on Envoy: `connection.peer_certificate`, or XFCC's `Cert=` (source `xfcc`, or
+/// `auto` on an Envoy without that property).
+fn envoy_peer_der(source: Source, host: &dyn Host, headers: &Headers) -> Result<Vec<u8>, PeerError> {
+    if source == Source::Xfcc {
+        return xfcc_cert(host, headers);
+    }
+    match prop(host, ENVOY_PEER_CERTIFICATE)? {
         // Envoy 1.40 gives plain PEM (its docs say URL-encoded; accept both).
-        (_, Some(pem)) => property_pem_to_der(&pem)?,
-        (Source::Auto, None) => xfcc_cert(host, headers)?,
-        (Source::Property, None) => {
-            return Err(PeerError::Inconsistent("connection.mtls is set but connection.peer_certificate is absent"))
-        }
-    };
-    Ok((Peer::Verified(PeerCert::with_der(der)), true))
+        Some(pem) => property_pem_to_der(&pem),
+        None if source == Source::Auto => xfcc_cert(host, headers),
+        None => Err(PeerError::Inconsistent("connection.mtls is set but connection.peer_certificate is absent")),
+    }
 }
 
 fn property_pem_to_der(pem: &[u8]) -> Result<Vec<u8>, PeerError> {
