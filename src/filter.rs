@@ -4,9 +4,9 @@ use std::rc::Rc;
 
 use crate::cache::Cache;
 use crate::cert::{self, dn, ClientCert};
-use crate::config::{Config, Field, Mode};
-use crate::headers::is_header_safe;
-use crate::host::{read_peer, Headers, Host, Level, Peer, PeerCert, PeerError, PeerMemo};
+use crate::config::{Config, Field, HostKind, Mode};
+use crate::headers::{is_header_safe, shown};
+use crate::host::{host_kind, read_peer, Headers, Host, Level, Peer, PeerCert, PeerError, PeerMemo};
 
 /// What the proxy layer returns to the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +68,7 @@ enum Verdict {
 }
 
 const INTERNAL_ERROR_BODY: &[u8] = b"internal error\n";
+const OWNED_HEADER_BODY: &[u8] = b"bad request: client certificate headers must not come from the client\n";
 
 pub fn on_request_headers(cfg: &Config, host: &mut dyn Host, state: &mut State) -> Outcome {
     // 1. Strip. If the header map cannot be read or a header cannot be removed, nothing is known to be clean:
@@ -79,31 +80,35 @@ pub fn on_request_headers(cfg: &Config, host: &mut dyn Host, state: &mut State) 
             return reply(host, 500, INTERNAL_ERROR_BODY);
         }
     };
-    let mut stripped: Vec<&str> = Vec::new();
-    for (name, _) in headers.iter() {
-        if !cfg.owns(name) {
-            continue;
-        }
-        let Ok(name) = core::str::from_utf8(name) else {
-            host.log(Level::Error, "owned header with a non-UTF-8 name: cannot remove it");
-            return reply(host, 400, b"bad request\n");
-        };
-        if stripped.iter().any(|s| s.eq_ignore_ascii_case(name)) {
-            continue;
-        }
-        if let Err(e) = host.remove_request_header(name) {
-            host.log(Level::Error, &format!("cannot remove header {name} (status {})", e.0));
+    let kind = match host_kind(cfg, host, &mut state.peer) {
+        Ok(kind) => kind,
+        Err(e) => {
+            host.log(Level::Error, &format!("cannot tell which host this is: {e}"));
             return reply(host, 500, INTERNAL_ERROR_BODY);
         }
-        stripped.push(name);
-    }
-    if !stripped.is_empty() {
-        // Names only: the values are what a client tried to forge and may be anything.
-        host.log(Level::Warn, &format!("stripped client-supplied headers: {}", stripped.join(", ")));
+    };
+    if kind == HostKind::Kong {
+        // ngx_wasm_module "removes" a request header by zeroing its hash in nginx's list; nginx's proxy module still
+        // forwards such entries (measured: kong/README.md). No host call can keep a client's copy from the upstream,
+        // so a request that still carries one is refused. Kong's pre-function plugin clears them before the chain
+        // (kong/kong.yml), so legitimate traffic never gets here with one.
+        if let Some((name, _)) = headers.iter().find(|(name, _)| cfg.owns(name)) {
+            host.log(
+                Level::Warn,
+                &format!(
+                    "refusing the request: it carries the owned header {}, which this host cannot remove \
+                     (clear owned headers before the filter: kong/README.md)",
+                    shown(name)
+                ),
+            );
+            return reply(host, 400, OWNED_HEADER_BODY);
+        }
+    } else if let Some(outcome) = strip(cfg, host, &headers) {
+        return outcome;
     }
 
     // 2. Read and judge the certificate.
-    let verdict = match read_peer(cfg, host, &headers, &mut state.peer) {
+    let verdict = match read_peer(cfg, kind, host, &headers, &mut state.peer) {
         Ok(Peer::None) => Verdict::NoCert,
         Ok(Peer::Unverified(reason)) => Verdict::Unverified(reason),
         Ok(Peer::Verified(cert)) => match identity(cfg, host, &headers, cert, &mut state.cache) {
@@ -162,6 +167,38 @@ pub fn on_request_headers(cfg: &Config, host: &mut dyn Host, state: &mut State) 
     }
     Outcome::Continue
 }
+
+/// Removes every owned header (every spelling and copy: the host removes case-insensitively); `Some` when the
+/// request was answered instead. If a header cannot be removed, nothing is known to be clean: reply, never forward.
+fn strip(cfg: &Config, host: &mut dyn Host, headers: &Headers) -> Option<Outcome> {
+    let mut stripped: Vec<&[u8]> = Vec::new();
+    for (name, _) in headers.iter() {
+        if !cfg.owns(name) || stripped.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+            continue;
+        }
+        let Ok(text) = core::str::from_utf8(name) else {
+            host.log(Level::Error, "owned header with a non-UTF-8 name: cannot remove it");
+            return Some(reply(host, 400, b"bad request\n"));
+        };
+        if let Err(e) = host.remove_request_header(text) {
+            host.log(Level::Error, &format!("cannot remove header {} (status {})", shown(name), e.0));
+            return Some(reply(host, 500, INTERNAL_ERROR_BODY));
+        }
+        stripped.push(name);
+    }
+    if !stripped.is_empty() {
+        // Names only, each bounded: the values are what a client tried to forge and may be anything.
+        let mut names: Vec<String> = stripped.iter().take(LOGGED_NAMES).map(|n| shown(n)).collect();
+        if stripped.len() > LOGGED_NAMES {
+            names.push(format!("and {} more", stripped.len() - LOGGED_NAMES));
+        }
+        host.log(Level::Warn, &format!("stripped client-supplied headers: {}", names.join(", ")));
+    }
+    None
+}
+
+/// How many stripped names one log line lists.
+const LOGGED_NAMES: usize = 8;
 
 /// The identity of a verified certificate: from the cache, or parsed and formatted once and cached.
 fn identity(

@@ -25,6 +25,25 @@ pub fn is_header_safe(value: &[u8]) -> bool {
     value.iter().all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
+/// A client-chosen header name as a log may show it: printable ASCII kept, other bytes as `\xNN`, at most
+/// `SHOWN_MAX` bytes of the name, then its length.
+pub fn shown(name: &[u8]) -> String {
+    let mut out = String::with_capacity(name.len().min(SHOWN_MAX) + 16);
+    for &b in name.iter().take(SHOWN_MAX) {
+        if b.is_ascii_graphic() && b != b'\\' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    if name.len() > SHOWN_MAX {
+        out.push_str(&format!("... ({} bytes)", name.len()));
+    }
+    out
+}
+
+const SHOWN_MAX: usize = 64;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,6 +59,14 @@ mod tests {
         assert!(!valid_header_name("x ssl"));
         assert!(!valid_header_name(":path"));
         assert!(!valid_header_name(""));
+    }
+
+    #[test]
+    fn shown_names_are_bounded_and_printable() {
+        assert_eq!(shown(b"X-SSL-Client-CN"), "X-SSL-Client-CN");
+        assert_eq!(shown(b"x-ssl-\xe9\n\\"), "x-ssl-\\xe9\\x0a\\x5c");
+        let long = shown(&[b'a'; 5000]);
+        assert_eq!(long, format!("{}... (5000 bytes)", "a".repeat(64)));
     }
 
     #[test]

@@ -264,11 +264,14 @@ mod abi {
     }
 
     pub fn get_property(path: &[&str]) -> Result<Option<Vec<u8>>, HostError> {
-        // Path segments, each followed by NUL (ABI spec: proxy_get_property).
+        // Segments separated by NUL, with none after the last (what the proxy-wasm Rust SDK sends). ngx_wasm_module
+        // turns every NUL into a dot, so a trailing one names another variable (`ngx.ssl_client_verify.`).
         let mut serialized = Vec::with_capacity(path.iter().map(|p| p.len() + 1).sum());
-        for segment in path {
+        for (i, segment) in path.iter().enumerate() {
+            if i > 0 {
+                serialized.push(0);
+            }
             serialized.extend_from_slice(segment.as_bytes());
-            serialized.push(0);
         }
         let (mut data, mut size) = (null_mut(), 0usize);
         // SAFETY: valid input slice and out-pointers.

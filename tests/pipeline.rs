@@ -7,8 +7,9 @@
 use mtls_headers::config::{Config, HostKind};
 use mtls_headers::filter::{on_request_headers, Outcome, State};
 use mtls_headers::host::fake::FakeHost;
+use mtls_headers::host::Host;
 use mtls_headers::host::{
-    ENVOY_MTLS, ENVOY_PEER_CERTIFICATE, ENVOY_PEER_CERTIFICATE_VALID, ENVOY_SHA256_PEER_DIGEST,
+    ENVOY_MTLS, ENVOY_PEER_CERTIFICATE, ENVOY_PEER_CERTIFICATE_VALID, ENVOY_SHA256_PEER_DIGEST, NGX_NGINX_VERSION,
     NGX_SSL_CLIENT_RAW_CERT, NGX_SSL_CLIENT_VERIFY,
 };
 
@@ -31,8 +32,18 @@ fn baas() -> Config {
     config(&format!(r#"{{"preset":"baas","validate_token":"{TOKEN}"}}"#))
 }
 
-/// The forged headers every case sends: mixed case, duplicates, underscore spellings.
+/// The forged headers every case sends: mixed case, duplicates, underscore spellings. On ngx_wasm_module, which
+/// cannot remove a request header, the filter refuses them (`kong_refuses_owned_headers`); there the request arrives
+/// as Kong's pre-function plugin leaves it (kong/kong.yml), with no owned header, and the host is told apart by
+/// `ngx.nginx_version`.
 fn forged(host: FakeHost) -> FakeHost {
+    if host.property(NGX_NGINX_VERSION).unwrap().is_some() {
+        return host.with_header(":path", "/").with_header("x-latin1", b"caf\xe9".to_vec());
+    }
+    forged_always(host)
+}
+
+fn forged_always(host: FakeHost) -> FakeHost {
     host.with_header(":path", "/")
         .with_header("X-SSL-Client-CN", "admin")
         .with_header("x-ssl-client-cn", "root")
@@ -56,16 +67,21 @@ fn verified(profile: Profile, cert: &[u8]) -> FakeHost {
             .with_property(ENVOY_MTLS, vec![1])
             .with_property(ENVOY_PEER_CERTIFICATE, cert.to_vec())
             .with_property(ENVOY_PEER_CERTIFICATE_VALID, vec![1]),
-        Profile::Kong => FakeHost::new()
-            .with_property(NGX_SSL_CLIENT_VERIFY, "SUCCESS")
-            .with_property(NGX_SSL_CLIENT_RAW_CERT, cert.to_vec()),
+        Profile::Kong => {
+            kong().with_property(NGX_SSL_CLIENT_VERIFY, "SUCCESS").with_property(NGX_SSL_CLIENT_RAW_CERT, cert.to_vec())
+        }
     }
+}
+
+/// ngx_wasm_module: every nginx variable as `ngx.<name>`.
+fn kong() -> FakeHost {
+    FakeHost::new().with_property(NGX_NGINX_VERSION, "1.25.3")
 }
 
 fn no_cert(profile: Profile) -> FakeHost {
     match profile {
         Profile::Envoy => FakeHost::new().with_property(ENVOY_MTLS, vec![0]),
-        Profile::Kong => FakeHost::new().with_property(NGX_SSL_CLIENT_VERIFY, "NONE"),
+        Profile::Kong => kong().with_property(NGX_SSL_CLIENT_VERIFY, "NONE"),
     }
 }
 
@@ -75,7 +91,7 @@ fn unverified(profile: Profile, cert: &[u8]) -> FakeHost {
             .with_property(ENVOY_MTLS, vec![1])
             .with_property(ENVOY_PEER_CERTIFICATE, cert.to_vec())
             .with_property(ENVOY_PEER_CERTIFICATE_VALID, vec![0]),
-        Profile::Kong => FakeHost::new()
+        Profile::Kong => kong()
             .with_property(NGX_SSL_CLIENT_VERIFY, "FAILED:certificate verification failed")
             .with_property(NGX_SSL_CLIENT_RAW_CERT, cert.to_vec()),
     }
@@ -201,7 +217,7 @@ fn baas_verified_replaces_forged_headers() {
         assert_eq!(host.header_values("x-latin1"), vec!["caf\u{fffd}"]);
         assert!(host.reply.is_none());
         let logs = host.log_text();
-        assert!(logs.contains("stripped client-supplied headers"), "{logs}");
+        assert!(matches!(profile, Profile::Kong) || logs.contains("stripped client-supplied headers"), "{logs}");
         assert!(!logs.contains(TOKEN) && !logs.contains("admin") && !logs.contains("BEGIN"), "{logs}");
     }
 }
@@ -296,7 +312,7 @@ fn kong_verify_values() {
         ("MAYBE", None, vec![]),
     ];
     for (verify, cert, expected) in cases {
-        let mut host = FakeHost::new().with_property(NGX_SSL_CLIENT_VERIFY, verify);
+        let mut host = kong().with_property(NGX_SSL_CLIENT_VERIFY, verify);
         if let Some(cert) = cert.clone() {
             host = host.with_property(NGX_SSL_CLIENT_RAW_CERT, cert);
         }
@@ -401,10 +417,41 @@ fn auto_host_detection_is_remembered() {
         on_request_headers(&cfg, &mut again, &mut state);
         assert_eq!(owned(&again, &cfg), owned(&first, &cfg));
     }
-    // Kong on plain HTTP and an Envoy listener without TLS answer nothing: nothing is decided.
+    // Kong on plain HTTP: `ngx.ssl_client_verify` is empty, `ngx.nginx_version` still settles it, once.
+    let mut state = State::new(4);
+    let mut plain = forged(kong());
+    on_request_headers(&cfg, &mut plain, &mut state);
+    assert_eq!(state.peer.detected, Some(HostKind::Kong));
+    assert_eq!(owned(&plain, &cfg), pairs(&[("x-ssl-validate-token", TOKEN)]));
+    // An Envoy listener without TLS answers nothing: nothing is decided.
     let mut state = State::new(4);
     let mut plain = forged(FakeHost::new());
     on_request_headers(&cfg, &mut plain, &mut state);
     assert_eq!(state.peer.detected, None);
     assert_eq!(owned(&plain, &cfg), pairs(&[("x-ssl-validate-token", TOKEN)]));
+}
+
+#[test]
+fn kong_refuses_owned_headers_it_cannot_remove() {
+    let required = config(&format!(r#"{{"preset":"baas","validate_token":"{TOKEN}","mode":"required"}}"#));
+    for cfg in [baas(), required] {
+        for host in [verified(Profile::Kong, &pki("alice.crt")), no_cert(Profile::Kong), kong()] {
+            let mut host = forged_always(host);
+            let before = host.headers.clone();
+            assert_eq!(run(&cfg, &mut host), Outcome::Replied);
+            let reply = host.reply.clone().unwrap();
+            assert_eq!(reply.status, 400);
+            assert_eq!(reply.body, b"bad request: client certificate headers must not come from the client\n");
+            // Nothing was written: the host would forward a "removed" header anyway.
+            assert_eq!(host.headers, before);
+            let logs = host.log_text();
+            assert!(logs.contains("owned header X-SSL-Client-CN, which this host cannot remove"), "{logs}");
+            assert!(!logs.contains("admin"), "{logs}");
+        }
+    }
+    // A long attacker-chosen name is logged bounded.
+    let mut host = kong().with_header(format!("x-ssl-{}", "a".repeat(10_000)), "v");
+    assert_eq!(run(&baas(), &mut host), Outcome::Replied);
+    let logs = host.log_text();
+    assert!(logs.len() < 400 && logs.contains("(10006 bytes)"), "{logs}");
 }

@@ -123,6 +123,9 @@ pub const XFCC_HEADER: &str = "x-forwarded-client-cert";
 // ngx_wasm_module: `ngx.<variable>` reads any nginx variable, always as a string; an empty variable is "not found".
 pub const NGX_SSL_CLIENT_RAW_CERT: &[&str] = &["ngx", "ssl_client_raw_cert"];
 pub const NGX_SSL_CLIENT_VERIFY: &[&str] = &["ngx", "ssl_client_verify"];
+/// nginx's `$nginx_version`: set on every request, plain HTTP included, so it tells ngx_wasm_module apart from Envoy
+/// (where `ngx.*` is "not found") before anything else is read.
+pub const NGX_NGINX_VERSION: &[&str] = &["ngx", "nginx_version"];
 
 /// What the host says about the client's certificate.
 #[derive(Debug)]
@@ -211,6 +214,7 @@ fn path_name(path: &[&str]) -> &'static str {
         ["connection", "mtls"] => "connection.mtls",
         ["ngx", "ssl_client_raw_cert"] => "ngx.ssl_client_raw_cert",
         ["ngx", "ssl_client_verify"] => "ngx.ssl_client_verify",
+        ["ngx", "nginx_version"] => "ngx.nginx_version",
         _ => "property",
     }
 }
@@ -224,23 +228,39 @@ fn envoy_bool(v: &[u8]) -> Result<bool, PeerError> {
     }
 }
 
-/// Reads the client's certificate the way this host provides it. `headers` is the request as received, before
-/// stripping (Envoy's XFCC may itself be configured as owned and stripped). With `host: auto`, `memo` remembers
-/// which host answered (a VM runs in one host), so later requests skip the probe: every property read costs about
-/// a microsecond in Envoy (BENCHMARKS.md).
-pub fn read_peer(cfg: &Config, host: &dyn Host, headers: &Headers, memo: &mut PeerMemo) -> Result<Peer, PeerError> {
+/// Which host runs the filter, as far as is known: the configured one, or with `host: auto` the one this VM has
+/// already shown, else one probe of `ngx.nginx_version` (remembered in `memo`: a VM runs in one host). `Auto` comes
+/// back for a host that is not ngx_wasm_module and has not yet answered an Envoy property (an Envoy listener
+/// without TLS); `read_peer` then settles it.
+pub fn host_kind(cfg: &Config, host: &dyn Host, memo: &mut PeerMemo) -> Result<HostKind, PeerError> {
     match (cfg.host, memo.detected) {
-        (HostKind::Kong, _) | (HostKind::Auto, Some(HostKind::Kong)) => read_ngx(host, memo),
-        (HostKind::Envoy, _) | (HostKind::Auto, Some(HostKind::Envoy)) => {
-            read_envoy(cfg.source, host, headers).map(|(peer, _)| peer)
-        }
-        (HostKind::Auto, _) => {
-            // Only ngx_wasm_module answers `ngx.*`; on Envoy the lookup is a cheap "not found". On Kong it is empty
-            // only on plain HTTP, where the Envoy properties below are not found either.
-            if let Some(verify) = prop(host, NGX_SSL_CLIENT_VERIFY)? {
+        (HostKind::Auto, Some(known)) => Ok(known),
+        (HostKind::Auto, None) => {
+            if prop(host, NGX_NGINX_VERSION)?.is_some() {
                 memo.detected = Some(HostKind::Kong);
-                return read_ngx_with(host, &verify, memo);
+                return Ok(HostKind::Kong);
             }
+            Ok(HostKind::Auto)
+        }
+        (configured, _) => Ok(configured),
+    }
+}
+
+/// Reads the client's certificate the way this host (`kind`, from [`host_kind`]) provides it. `headers` is the
+/// request as received, before stripping (Envoy's XFCC may itself be configured as owned and stripped). On
+/// ngx_wasm_module only `ngx.*` variables are read: the `connection.*` certificate properties are not implemented
+/// there, and each read of one logs an error (kong/README.md).
+pub fn read_peer(
+    cfg: &Config,
+    kind: HostKind,
+    host: &dyn Host,
+    headers: &Headers,
+    memo: &mut PeerMemo,
+) -> Result<Peer, PeerError> {
+    match kind {
+        HostKind::Kong => read_ngx(host, memo),
+        HostKind::Envoy => read_envoy(cfg.source, host, headers).map(|(peer, _)| peer),
+        HostKind::Auto => {
             let (peer, envoy) = read_envoy(cfg.source, host, headers)?;
             if envoy {
                 memo.detected = Some(HostKind::Envoy);

@@ -56,7 +56,9 @@ def filter_configs() -> list[tuple[str, dict]]:
                 for f in chain["filters"]:
                     found.append((f"{where}/filter_chains/{f['name']}", f))
             for plugin in node.get("plugins", []):
-                found.append((f"{where}/plugins/{plugin['name']}", plugin))
+                # Other plugins (the global pre-function) are Kong's own.
+                if plugin["name"] == FILTER:
+                    found.append((f"{where}/plugins/{plugin['name']}", plugin))
             for key, value in node.items():
                 walk(value, f"{where}/{node.get('name', key)}")
         elif isinstance(node, list):
@@ -183,3 +185,11 @@ def test_shipped_configs_run_on_kong(where, entry, host, wasm, certs):
         out = host.run(wh.scenario(wasm, "kong", config, wh.connection(certs, "alice"), [("/", False, [])], {}))
         assert not out["configured"]
         assert out["exchanges"][0]["reply"]["status"] == 500
+
+
+def test_kong_yml_clears_owned_headers_before_the_filter():
+    """The global pre-function plugin carries kong/clear-owned-headers.lua verbatim: the code the real-host tests
+    run in front of the filter (test_ngx_wasm.py)."""
+    doc = kong_yml()
+    (pre,) = [p for p in doc.get("plugins", []) if p["name"] == "pre-function"]
+    assert pre["config"]["access"] == [(KONG / "clear-owned-headers.lua").read_text()]

@@ -87,6 +87,16 @@ def test_kong_header_casing_kept(profile, host, wasm, certs):
     assert not [n for n in names if n.lower() == "x-ssl-client-cn" and n != "x-ssl-client-cn"]
 
 
+@pytest.mark.parametrize("h2", [False, True], ids=["h1", "h2"])
+def test_kong_refuses_what_it_cannot_remove(h2, host, wasm, certs):
+    """Without the pre-function, an owned header on ngx_wasm_module is refused with 400, never forwarded."""
+    for conn in (wh.connection(certs, "alice"), wh.connection(certs, None), wh.connection(certs, "alice", tls=False)):
+        out = host.run(wh.scenario(wasm, "kong", json.dumps(BAAS), conn, [("/", h2, FORGED_XSSL)],
+                                   pre_function=False))
+        (result,) = wh.results(out)
+        assert not result.forwarded and result.status == 400, result
+
+
 @pytest.mark.parametrize("profile", wh.HOSTS)
 def test_plain_http_has_no_identity(profile, host, wasm, certs):
     """Kong on a plain-HTTP listener: no ngx.https and no ssl variables. Only stripping and the token remain."""
@@ -99,7 +109,8 @@ def test_plain_http_has_no_identity(profile, host, wasm, certs):
 def test_logs_name_no_secrets(profile, host, wasm, certs):
     marker = f"forged-{uuid.uuid4().hex}"
     requests = [("/", False, [("X-SSL-Client-CN", marker), ("x_ssl_validate_token", marker)])]
-    out = host.run(wh.scenario(wasm, profile, json.dumps(BAAS), wh.connection(certs, "alice"), requests))
+    out = host.run(wh.scenario(wasm, profile, json.dumps(BAAS), wh.connection(certs, "alice"), requests,
+                               pre_function=False))
     log = json.dumps(out["logs"])
     assert "x-ssl-client-cn" in log.lower()
     for secret in (marker, TOKEN, "BEGIN CERTIFICATE", "BEGIN%20CERTIFICATE"):

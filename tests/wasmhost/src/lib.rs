@@ -156,6 +156,8 @@ pub struct Exchange {
     pub reply: Option<LocalReply>,
     /// Log lines written during this request.
     pub logs: Vec<LogLine>,
+    /// What the host logged during this request.
+    pub host_logs: Vec<String>,
 }
 
 impl Exchange {
@@ -256,6 +258,8 @@ impl Filter {
             context: ROOT_CONTEXT_ID,
             connection: None,
             request_headers: Vec::new(),
+            hidden_request_headers: Vec::new(),
+            host_logs: Vec::new(),
             response_headers: Vec::new(),
             reply: None,
             logs: Vec::new(),
@@ -338,8 +342,10 @@ impl Plugin {
                     details: "host: filter not configured".into(),
                 }),
                 logs: Vec::new(),
+                host_logs: Vec::new(),
             });
         }
+        let host_log_start = self.store.data().host_logs.len();
         let id = self.next_context;
         self.next_context += 1;
         let count = i32::try_from(headers.len())?;
@@ -347,6 +353,7 @@ impl Plugin {
             let s = self.store.data_mut();
             s.connection = Some(connection.clone());
             s.request_headers = headers;
+            s.hidden_request_headers = Vec::new();
             s.response_headers = Vec::new();
             s.reply = None;
             s.context = id;
@@ -373,11 +380,14 @@ impl Plugin {
         s.context = ROOT_CONTEXT_ID;
         s.connection = None;
         let action = run?;
+        let mut headers = std::mem::take(&mut s.request_headers);
+        headers.append(&mut s.hidden_request_headers);
         Ok(Exchange {
             action: Some(action),
-            headers: std::mem::take(&mut s.request_headers),
+            headers,
             reply: s.reply.take(),
             logs: s.logs[log_start..].to_vec(),
+            host_logs: s.host_logs[host_log_start..].to_vec(),
         })
     }
 }
@@ -445,9 +455,15 @@ struct State {
     context: i32,
     connection: Option<Connection>,
     request_headers: HeaderList,
+    /// Kong: request headers the filter "removed" or replaced. ngx_wasm_module zeroes the entry's hash, which hides
+    /// it from the filter's map, and nginx's proxy module still forwards it (measured on the real host: the probe
+    /// in tests/e2e/test_ngx_wasm.py runs on both).
+    hidden_request_headers: HeaderList,
     response_headers: HeaderList,
     reply: Option<LocalReply>,
     logs: Vec<LogLine>,
+    /// What the host itself logged (ngx_wasm_module: `NYI - "<path>" property` at alert level).
+    host_logs: Vec<String>,
     root_property_reads: Vec<String>,
 }
 
@@ -471,12 +487,29 @@ impl State {
             }
             return PropertyAnswer::NotFound;
         }
+        if self.profile == Profile::Kong && KONG_NYI_PROPERTIES.contains(&p.join(".").as_str()) {
+            // ngx_wasm_module's `nyi` getter: logged at NGX_LOG_WASM_NYI (alert), answered "not found".
+            self.host_logs.push(format!("[alert] NYI - \"{}\" property", p.join(".")));
+            return PropertyAnswer::NotFound;
+        }
         match &self.connection {
             Some(conn) => property(self.profile, conn, &p),
             None => PropertyAnswer::NotFound,
         }
     }
 }
+
+/// The certificate properties ngx_wasm_module 9136e463 declares with its `nyi` getter
+/// (src/common/proxy_wasm/ngx_proxy_wasm_properties.c); `connection.peer_certificate` and
+/// `connection.peer_certificate_valid` are not declared at all and answer "not found" silently.
+const KONG_NYI_PROPERTIES: &[&str] = &[
+    "connection.subject_peer_certificate",
+    "connection.dns_san_local_certificate",
+    "connection.dns_san_peer_certificate",
+    "connection.uri_san_local_certificate",
+    "connection.uri_san_peer_certificate",
+    "connection.sha256_peer_certificate_digest",
+];
 
 /// What each host answers for a property read in an HTTP context on this connection.
 pub fn property(profile: Profile, conn: &Connection, path: &[&str]) -> PropertyAnswer {
@@ -499,6 +532,7 @@ pub fn property(profile: Profile, conn: &Connection, path: &[&str]) -> PropertyA
             // Every value a string; an empty nginx variable is "not found".
             let string = |s: &str| if s.is_empty() { NotFound } else { Value(s.as_bytes().to_vec()) };
             match (path, cert) {
+                (["ngx", "nginx_version"], _) => string("1.25.3"),
                 (["ngx", "https"], _) if conn.tls => string("on"),
                 (["ngx", "ssl_client_verify"], _) if conn.tls => match &conn.verify {
                     Verify::Success => string("SUCCESS"),
@@ -605,6 +639,12 @@ fn map_mut(state: &mut State, map_type: i32) -> Option<&mut HeaderList> {
     }
 }
 
+/// On Kong, a write to the request header map in an HTTP context: `Some` when Kong's removal semantics apply.
+fn kong_request_map(state: &mut State, map_type: i32) -> Option<()> {
+    (state.profile == Profile::Kong && map_type == MAP_REQUEST_HEADERS && state.context != ROOT_CONTEXT_ID)
+        .then_some(())
+}
+
 fn define_proxy_wasm(linker: &mut Linker<State>) -> wasmtime::Result<()> {
     linker.func_wrap("env", "proxy_log", |mut c: Caller<'_, State>, level: i32, ptr: i32, len: i32| {
         let message = String::from_utf8_lossy(&read(&mut c, ptr, len)?).into_owned();
@@ -662,6 +702,13 @@ fn define_proxy_wasm(linker: &mut Linker<State>) -> wasmtime::Result<()> {
         |mut c: Caller<'_, State>, map: i32, ptr: i32, len: i32| {
             let bytes = read(&mut c, ptr, len)?;
             let Some(pairs) = deserialize_header_map(&bytes) else { return Ok(BAD_ARGUMENT) };
+            if kong_request_map(c.data_mut(), map).is_some() {
+                // ngx_wasm_module: the new pairs are added, every original entry is hidden and still forwarded.
+                let s = c.data_mut();
+                let mut old = std::mem::replace(&mut s.request_headers, pairs);
+                s.hidden_request_headers.append(&mut old);
+                return Ok(OK);
+            }
             let Some(m) = map_mut(c.data_mut(), map) else { return Ok(NOT_FOUND) };
             *m = pairs;
             Ok(OK)
@@ -685,8 +732,30 @@ fn define_proxy_wasm(linker: &mut Linker<State>) -> wasmtime::Result<()> {
         |mut c: Caller<'_, State>, map: i32, kp: i32, kl: i32, vp: i32, vl: i32| {
             let key = read(&mut c, kp, kl)?;
             let value = read(&mut c, vp, vl)?;
+            if kong_request_map(c.data_mut(), map).is_some() {
+                // ngx_wasm_module: the first copy's value is replaced in place; the others are hidden from the
+                // filter and still forwarded.
+                let s = c.data_mut();
+                let mut first = true;
+                let mut kept = Vec::with_capacity(s.request_headers.len() + 1);
+                for (n, v) in std::mem::take(&mut s.request_headers) {
+                    if !n.eq_ignore_ascii_case(&key) {
+                        kept.push((n, v));
+                    } else if first {
+                        first = false;
+                        kept.push((n, value.clone()));
+                    } else {
+                        s.hidden_request_headers.push((n, v));
+                    }
+                }
+                if first {
+                    kept.push((key, value));
+                }
+                s.request_headers = kept;
+                return Ok(OK);
+            }
             let Some(m) = map_mut(c.data_mut(), map) else { return Ok(NOT_FOUND) };
-            // Both hosts end with exactly one value: Envoy `setCopy`, ngx_wasm_module "set" semantics.
+            // Envoy `setCopy`: exactly one value.
             m.retain(|(n, _)| !n.eq_ignore_ascii_case(&key));
             m.push((key, value));
             Ok(OK)
@@ -708,8 +777,17 @@ fn define_proxy_wasm(linker: &mut Linker<State>) -> wasmtime::Result<()> {
         "proxy_remove_header_map_value",
         |mut c: Caller<'_, State>, map: i32, kp: i32, kl: i32| {
             let key = read(&mut c, kp, kl)?;
+            if kong_request_map(c.data_mut(), map).is_some() {
+                // ngx_wasm_module: hidden from the filter, still forwarded by nginx's proxy module.
+                let s = c.data_mut();
+                let (gone, kept): (HeaderList, HeaderList) =
+                    std::mem::take(&mut s.request_headers).into_iter().partition(|(n, _)| n.eq_ignore_ascii_case(&key));
+                s.request_headers = kept;
+                s.hidden_request_headers.extend(gone);
+                return Ok(OK);
+            }
             let Some(m) = map_mut(c.data_mut(), map) else { return Ok(NOT_FOUND) };
-            // Every duplicate goes, matched case-insensitively, on both hosts.
+            // Envoy: every duplicate goes, matched case-insensitively.
             m.retain(|(n, _)| !n.eq_ignore_ascii_case(&key));
             Ok(OK)
         },
@@ -719,11 +797,15 @@ fn define_proxy_wasm(linker: &mut Linker<State>) -> wasmtime::Result<()> {
         "proxy_get_property",
         |mut c: Caller<'_, State>, pp: i32, pl: i32, ret_ptr: i32, ret_size: i32| {
             let raw = read(&mut c, pp, pl)?;
-            // Segments, each followed by NUL.
+            // Envoy splits at NUL and ignores a trailing one. ngx_wasm_module turns every NUL into a dot and looks
+            // the result up as it is (`replace_nulls_by_dots`), so `ngx\0x\0` is the variable `x.`: split at
+            // every NUL and keep the empty segments.
+            let envoy = c.data().profile == Profile::Envoy;
             let path: Vec<String> = raw
                 .split(|b| *b == 0)
-                .filter(|s| !s.is_empty())
-                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .enumerate()
+                .filter(|(i, s)| !(envoy && s.is_empty() && *i > 0))
+                .map(|(_, s)| String::from_utf8_lossy(s).into_owned())
                 .collect();
             match c.data_mut().property(&path) {
                 PropertyAnswer::Value(v) => return_bytes(&mut c, &v, ret_ptr, ret_size),

@@ -68,6 +68,7 @@ fn exchange(x: &Exchange) -> Value {
             "headers": r.headers.iter().map(|(n, v)| json!([latin1(n), latin1(v)])).collect::<Vec<_>>(),
         })),
         "logs": logs(&x.logs),
+        "host_logs": x.host_logs,
     })
 }
 
