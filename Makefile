@@ -13,7 +13,12 @@ REQUIREMENTS := tests/e2e/requirements.txt
 WASM_OPT_FLAGS := -Oz --strip-producers --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
 	--enable-mutable-globals --enable-multivalue --enable-reference-types
 
-.PHONY: build test test-native test-e2e lint demo clean toolchain venv wasmhost kong-files kong-schema bench bench-smoke bench-micro noop
+.PHONY: build test test-native test-e2e lint demo demo-kong clean toolchain venv wasmhost kong-files kong-schema kong-host bench bench-smoke bench-micro noop
+
+# Kong 3.9.3's proxy-wasm host, built once (scripts/build-kong-host.sh), keyed by its pins.
+KONG_HOST_DIR := .tools/kong-host/nginx-1.25.3-ngxwasm-9136e463-wasmtime-26.0.0-lua-0.10.26
+KONG_HOST_NGINX := $(KONG_HOST_DIR)/sbin/nginx
+export KONG_HOST_NGINX := $(abspath $(KONG_HOST_NGINX))
 
 # wasm-opt (Debian's binaryen) shrinks the release module by about a sixth (BENCHMARKS.md, size).
 toolchain:
@@ -41,7 +46,13 @@ test-native: build
 wasmhost:
 	cargo build -p mtls-headers-wasmhost
 
-test-e2e: build venv wasmhost
+$(KONG_HOST_DIR)/.built: scripts/build-kong-host.sh scripts/kong-host/wasmtime-capi/Cargo.toml
+	scripts/build-kong-host.sh $(KONG_HOST_DIR)
+	touch $@
+
+kong-host: $(KONG_HOST_DIR)/.built
+
+test-e2e: build venv wasmhost kong-host
 	$(VENV)/bin/pytest -v tests/e2e
 
 test: test-native test-e2e
@@ -53,6 +64,10 @@ lint: toolchain
 
 demo: build venv
 	$(PY) tests/e2e/demo.py
+
+# The same demo on Kong's real proxy-wasm host, the filter attached from Lua the way Kong 3.9.3 does.
+demo-kong: build venv kong-host
+	$(PY) tests/e2e/demo_kong.py
 
 # What kong/docker-compose.yml mounts: the filter and its schema in kong/filters, the demo PKI in kong/certs.
 kong-files: build
