@@ -55,24 +55,21 @@ for name in "${!COMMIT[@]}"; do
   tar -xzf "$work/tar/$tarball" -C "$work/$name" --strip-components=1
 done
 
-echo "== Kong 3.9.3's nginx patches (bundle/nginx-1.25.3)"
-for p in "$work"/kong-3.9.3-openresty-patches-and-wasm-runloop/build/openresty/patches/nginx-1.25.3_*.patch; do
-  if (cd "$work/nginx-1.25.3" && patch -p3 --forward --silent --dry-run <"$p" >/dev/null 2>&1); then
-    (cd "$work/nginx-1.25.3" && patch -p3 --forward --silent <"$p")
-    echo "   applied     $(basename "$p")"
-  else
-    echo "   not applied $(basename "$p")"
-  fi
-done
-for p in "$work"/kong-3.9.3-openresty-patches-and-wasm-runloop/build/openresty/patches/ngx_lua-0.10.26_*.patch; do
-  [ -f "$p" ] || continue
-  if (cd "$work/lua-nginx-module-0.10.26" && patch -p3 --forward --silent --dry-run <"$p" >/dev/null 2>&1); then
-    (cd "$work/lua-nginx-module-0.10.26" && patch -p3 --forward --silent <"$p")
-    echo "   applied     $(basename "$p")"
-  else
-    echo "   not applied $(basename "$p")"
-  fi
-done
+# Kong's patches name files under bundle/<component>/ (hence -p3); those for OpenResty pieces not built here, or
+# already in these releases, do not apply and are listed.
+apply_patches() { # component directory, patch file prefix
+  for p in "$work"/kong-3.9.3-openresty-patches-and-wasm-runloop/build/openresty/patches/"$2"_*.patch; do
+    if (cd "$1" && patch -p3 --forward --silent --dry-run <"$p" >/dev/null 2>&1); then
+      (cd "$1" && patch -p3 --forward --silent <"$p")
+      echo "   applied     $(basename "$p")"
+    else
+      echo "   not applied $(basename "$p")"
+    fi
+  done
+}
+echo "== Kong 3.9.3's patches to nginx and lua-nginx-module"
+apply_patches "$work/nginx-1.25.3" nginx-1.25.3
+apply_patches "$work/lua-nginx-module-0.10.26" ngx_lua-0.10.26
 
 echo "== Wasmtime 26.0.0 C API (crates.io wasmtime-c-api-impl, static)"
 wt=$prefix/wasmtime

@@ -14,6 +14,7 @@ import shutil
 import signal
 import sys
 from pathlib import Path
+from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -49,6 +50,22 @@ def show(title: str, headers: list[tuple[str, str]]) -> None:
         print("    (none)")
 
 
+def forged_request(port: int, certs: Path) -> Optional[harness.Response]:
+    """alice's certificate and the forged headers, printed, then sent; the response when it is a 200."""
+    client = harness.ClientCert.named(certs, "alice")
+    print(f"\nclient certificate {client.cert.relative_to(harness.REPO)} (openssl -nameopt RFC2253):")
+    print(f"    subject: {certinfo.dn(client.cert, 'subject')}")
+    print(f"    issuer:  {certinfo.dn(client.cert, 'issuer')}")
+    print(f"    serial:  {certinfo.serial(client.cert)}")
+    show("client sent (HTTP/1.1 over mutual TLS):", FORGED)
+    resp = harness.https_request(port, FORGED, client=client, path="/demo")
+    print(f"\nresponse status: {resp.status}")
+    if resp.status != 200:
+        print(resp.body.decode(errors="replace"))
+        return None
+    return resp
+
+
 def main() -> int:
     if not harness.WASM.is_file():
         print(f"{harness.WASM} is missing: run `make build` first", file=sys.stderr)
@@ -82,16 +99,8 @@ def main() -> int:
               f"upstream 127.0.0.1:{upstream.port}")
         print(f"  filter configuration: preset baas, token from MTLS_HEADERS_VALIDATE_TOKEN={TOKEN}")
 
-        client = harness.ClientCert.named(certs, "alice")
-        print(f"\nclient certificate {client.cert.relative_to(harness.REPO)} (openssl -nameopt RFC2253):")
-        print(f"    subject: {certinfo.dn(client.cert, 'subject')}")
-        print(f"    issuer:  {certinfo.dn(client.cert, 'issuer')}")
-        print(f"    serial:  {certinfo.serial(client.cert)}")
-        show("client sent (HTTP/1.1 over mutual TLS):", FORGED)
-        resp = harness.https_request(envoy.port, FORGED, client=client, path="/demo")
-        print(f"\nresponse status: {resp.status}")
-        if resp.status != 200:
-            print(resp.body.decode(errors="replace"))
+        resp = forged_request(envoy.port, certs)
+        if resp is None:
             return 1
         received = harness.select(resp.upstream_headers(), SHOWN)
         show("upstream received (x-ssl*, x_ssl*, x-forwarded-client-cert):", received)

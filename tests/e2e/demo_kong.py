@@ -15,12 +15,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import certinfo  # noqa: E402
 import echo  # noqa: E402
 import harness  # noqa: E402
 import ngxhost  # noqa: E402
 import yaml  # noqa: E402
-from demo import FORGED, SHOWN, TOKEN, show  # noqa: E402
+from demo import FORGED, SHOWN, TOKEN, forged_request, show  # noqa: E402
 
 DEMO = harness.REPO / "build" / "demo-kong"
 
@@ -42,27 +41,21 @@ def main() -> int:
         hosts.append(kong)
         print(f"nginx {ngxhost.nginx_binary()}")
         print("  Kong 3.9.3's host: nginx 1.25.3, ngx_wasm_module 9136e463, Wasmtime 26.0.0, lua-nginx-module 0.10.26")
-        print(f"  listener https://localhost:{kong.port} (ssl_verify_client optional), upstream 127.0.0.1:{upstream.port}")
+        print(f"  listener https://localhost:{kong.port} (ssl_verify_client optional), "
+              f"upstream 127.0.0.1:{upstream.port}")
         print(f"  kong/kong.yml route `{route['name']}`: {config}, token from {harness.TOKEN_ENV}={TOKEN}")
         print("  attached from Lua in the access phase (resty.wasmx.proxy_wasm), after kong.yml's pre-function code")
 
-        client = harness.ClientCert.named(certs, "alice")
-        print(f"\nclient certificate {client.cert.relative_to(harness.REPO)} (openssl -nameopt RFC2253):")
-        print(f"    subject: {certinfo.dn(client.cert, 'subject')}")
-        print(f"    issuer:  {certinfo.dn(client.cert, 'issuer')}")
-        print(f"    serial:  {certinfo.serial(client.cert)}")
-        show("client sent (HTTP/1.1 over mutual TLS):", FORGED)
-        resp = harness.https_request(kong.port, FORGED, client=client, path="/demo")
-        print(f"\nresponse status: {resp.status}")
-        if resp.status != 200:
-            print(resp.body.decode(errors="replace"))
+        resp = forged_request(kong.port, certs)
+        if resp is None:
             return 1
         show("upstream received (x-ssl*, x_ssl*):", harness.select(resp.upstream_headers(), SHOWN))
         print("\nThe forged headers are gone; the X-SSL-* values come from the verified certificate.")
 
         bare = ngxhost.NgxWasmHost(certs, upstream.port, config, attach="directive", env=env).start()
         hosts.append(bare)
-        resp = harness.https_request(bare.port, FORGED, client=client, path="/demo")
+        alice = harness.ClientCert.named(certs, "alice")
+        resp = harness.https_request(bare.port, FORGED, client=alice, path="/demo")
         print(f"\nWithout the pre-function (nginx `proxy_wasm` directive), the same request: {resp.status} "
               f"{resp.body.decode(errors='replace').strip()}")
         print("ngx_wasm_module cannot remove a request header, so the filter refuses instead of forwarding it.")

@@ -9,6 +9,7 @@ Envoy
     envoy_validate(path, cwd, env)     `envoy --mode validate -c path` -> (rc, output)
 Clients (every connection goes to 127.0.0.1)
     https_request(port, headers, ...)  raw HTTP/1.1 over TLS, headers sent as exact bytes -> Response
+    send(port, certs, cert, headers)   with a test certificate by name, HTTP/1.1 or (h2=True) curl HTTP/2
     https_requests(port, [h1, h2..])   the same, several requests on one keep-alive connection -> [Response]
     curl_request(port, headers, ...)   curl --http2 -> Response (with .http_version)
     curl_requests(port, [h1, h2..])    several requests in one curl run, one connection (--next)
@@ -528,6 +529,18 @@ def https_requests(
 def https_request(port: int, headers: Iterable[Header] = (), **kwargs) -> Response:
     """One HTTP/1.1 request over a fresh TLS connection (Connection: close); arguments as https_requests."""
     return https_requests(port, [list(headers)], **kwargs)[0]
+
+
+def send(port: int, certs: Path, cert: Union[str, None], headers: Iterable[Header], *, h2: bool = False,
+         path: str = "/") -> Response:
+    """One request with test certificate `cert` (None: none): HTTP/2 through curl (checked negotiated), else
+    HTTP/1.1."""
+    client = ClientCert.named(certs, cert)
+    if h2:
+        resp = curl_request(port, headers, client=client, path=path)
+        assert resp.http_version == "2", "curl did not negotiate HTTP/2"
+        return resp
+    return https_request(port, headers, client=client, path=path)
 
 
 def curl_requests(

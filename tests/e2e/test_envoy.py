@@ -30,12 +30,7 @@ from harness import ClientCert, TLSRejected
 
 def send(envoy: harness.Envoy, certs: Path, cert: Optional[str], headers: list, *, h2: bool = False,
          path: str = "/") -> harness.Response:
-    client = ClientCert.named(certs, cert)
-    if h2:
-        resp = harness.curl_request(envoy.port, headers, client=client, path=path)
-        assert resp.http_version == "2", "curl did not negotiate HTTP/2"
-        return resp
-    return harness.https_request(envoy.port, headers, client=client, path=path)
+    return harness.send(envoy.port, certs, cert, headers, h2=h2, path=path)
 
 
 def test_without_filter_forged_headers_reach_upstream(envoy_without_filter, certs):

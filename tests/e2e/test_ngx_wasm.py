@@ -29,7 +29,6 @@ from cases import (
     baas,
     config_text,
 )
-from harness import ClientCert
 
 KONG = harness.REPO / "kong"
 SHIPPED_LUA = (KONG / "clear-owned-headers.lua").read_text()
@@ -69,15 +68,6 @@ def ngx(certs, upstream, wasm):
     pool.close()
 
 
-def send(port: int, certs: Path, cert: Optional[str], headers, *, h2: bool = False, path: str = "/"):
-    client = ClientCert.named(certs, cert)
-    if h2:
-        resp = harness.curl_request(port, headers, client=client, path=path)
-        assert resp.http_version == "2", "curl did not negotiate HTTP/2"
-        return resp
-    return harness.https_request(port, headers, client=client, path=path)
-
-
 def http_request(port: int) -> harness.Response:
     """Plain HTTP/1.1 to the host's non-TLS server."""
     import http.client
@@ -91,7 +81,7 @@ def http_request(port: int) -> harness.Response:
 
 
 def owns_any(headers) -> bool:
-    return any(harness.canon(n).startswith(OWNED_PREFIXES) for n, _ in headers)
+    return bool(harness.select(headers, OWNED_PREFIXES))
 
 
 def test_host_is_the_pinned_build():
@@ -122,7 +112,7 @@ def test_upstream_headers(case: Case, attach, ngx, certs, upstream):
     host = ngx.get(json.dumps(case.config), attach, verify_client=verify_for(case), env=env)
     headers = case.send(certs) if callable(case.send) else case.send
     path = f"/{case.id}/{uuid.uuid4().hex}"
-    resp = send(host.port, certs, case.cert, headers, h2=case.h2, path=path)
+    resp = harness.send(host.port, certs, case.cert, headers, h2=case.h2, path=path)
     reached = [r for r in upstream.requests if r["path"] == path]
     if case.cert == "expired":
         # `optional_no_ca` lets only untrusted-issuer errors through: nginx itself answers 400 to an expired
@@ -163,14 +153,14 @@ def test_spoof_matrix(cert, verify, h2, ngx, certs, upstream):
     identity does. Without it (the directive) the filter refuses: still no forged value upstream."""
     expected = baas(cert)(certs) if cert == "alice" else {"x-ssl-validate-token": TOKEN}
     lua = ngx.get(json.dumps(BAAS), "lua", pre_lua=SHIPPED_LUA, verify_client=verify)
-    resp = send(lua.port, certs, cert, SPOOF + [("X-Custom", "keep")], h2=h2)
+    resp = harness.send(lua.port, certs, cert, SPOOF + [("X-Custom", "keep")], h2=h2)
     assert resp.status == 200, resp.body[:300]
     assert_owned(resp, expected)
     assert ("x-custom", "keep") in Lowered(resp).upstream_headers()
 
     direct = ngx.get(json.dumps(BAAS), "directive", verify_client=verify)
     path = f"/spoof/{uuid.uuid4().hex}"
-    resp = send(direct.port, certs, cert, SPOOF, h2=h2, path=path)
+    resp = harness.send(direct.port, certs, cert, SPOOF, h2=h2, path=path)
     assert (resp.status, resp.body) == (400, REFUSED)
     assert not [r for r in upstream.requests if r["path"] == path]
     log = direct.error_log()
@@ -184,7 +174,7 @@ def test_plain_http_settles_the_host_and_reads_no_unimplemented_property(attach,
         resp = http_request(host.plain_port)
         assert resp.status == 200
         assert_owned(resp, {"x-ssl-validate-token": TOKEN})
-    resp = send(host.port, certs, "alice", [])
+    resp = harness.send(host.port, certs, "alice", [])
     assert_owned(resp, baas("alice")(certs))
     log = host.error_log()
     # ngx_wasm_module logs a read of a not-implemented property at alert level ("NYI - ... property").
@@ -193,7 +183,7 @@ def test_plain_http_settles_the_host_and_reads_no_unimplemented_property(attach,
 
 def test_token_from_the_environment_needs_nginx_env(ngx, certs):
     host = ngx.get(json.dumps(BAAS_ENV), "lua", env={harness.TOKEN_ENV: ENV_TOKEN})
-    assert_owned(send(host.port, certs, "alice", FORGED_XSSL), baas("alice", ENV_TOKEN)(certs))
+    assert_owned(harness.send(host.port, certs, "alice", FORGED_XSSL), baas("alice", ENV_TOKEN)(certs))
 
 
 # The two raw-text entries (not JSON, not an object) are left to the emulator: their bytes do not survive the
@@ -203,7 +193,7 @@ def test_invalid_configuration_fails_closed(case, ngx, certs, upstream):
     """Attached from Lua (Kong): the plan does not load and every request gets 500. With the directive nginx
     refuses to start. Either way the error names the field."""
     host = ngx.get(config_text(case), "lua", env=case.get("env"))
-    resp = send(host.port, certs, "alice", FORGED_XSSL)
+    resp = harness.send(host.port, certs, "alice", FORGED_XSSL)
     assert resp.status == 500
     assert f"field `{case['field']}`" in host.error_log()
     with pytest.raises(ngxhost.HostError, match=f"field `{case['field']}`"):

@@ -121,7 +121,8 @@ class Result:
 def kong_pre_function(headers: list) -> list:
     from cases import OWNED_PREFIXES
 
-    return [(n, v) for n, v in headers if not harness.canon(n).startswith(OWNED_PREFIXES)]
+    owned = harness.select(headers, OWNED_PREFIXES)
+    return [h for h in headers if h not in owned]
 
 
 def scenario(wasm: Path, host: str, config: str, conn: dict, requests: list, env: Optional[dict] = None,
