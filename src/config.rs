@@ -154,6 +154,9 @@ pub struct Config {
     pub utf8: bool,
     pub trusted_issuers: Vec<String>,
     pub check_validity: bool,
+    /// Envoy older than 1.39 has no `connection.peer_certificate_valid`: only with this set does a presented
+    /// certificate count as verified there (the operator states that the listener refuses unverified ones).
+    pub assume_verified_by_listener: bool,
     pub reject_status: u32,
     pub reject_body: String,
 }
@@ -171,6 +174,7 @@ impl Default for Config {
             utf8: false,
             trusted_issuers: Vec::new(),
             check_validity: true,
+            assume_verified_by_listener: false,
             reject_status: 403,
             reject_body: DEFAULT_REJECT_BODY.to_string(),
         }
@@ -247,6 +251,7 @@ const KNOWN_FIELDS: &[&str] = &[
     "utf8",
     "trusted_issuers",
     "check_validity",
+    "assume_verified_by_listener",
     "reject_status",
     "reject_body",
 ];
@@ -424,6 +429,8 @@ impl Config {
 
         cfg.utf8 = take(&mut map, "utf8", "true or false")?.unwrap_or(false);
         cfg.check_validity = take(&mut map, "check_validity", "true or false")?.unwrap_or(true);
+        cfg.assume_verified_by_listener =
+            take(&mut map, "assume_verified_by_listener", "true or false")?.unwrap_or(false);
         cfg.trusted_issuers =
             take::<Vec<String>>(&mut map, "trusted_issuers", "a list of RFC 2253 DN strings")?.unwrap_or_default();
         if cfg.trusted_issuers.iter().any(String::is_empty) {
@@ -515,6 +522,7 @@ pub fn json_schema() -> serde_json::Value {
             "validate_token_env": { "type": "string", "minLength": 1 },
             "utf8": { "type": "boolean" },
             "check_validity": { "type": "boolean" },
+            "assume_verified_by_listener": { "type": "boolean" },
             "trusted_issuers": { "type": "array", "items": { "type": "string", "minLength": 1 } },
             "reject_status": { "type": "integer", "minimum": 400, "maximum": 599 },
             "reject_body": { "type": "string", "maxLength": 1024 },

@@ -111,7 +111,7 @@ pub fn on_request_headers(cfg: &Config, host: &mut dyn Host, state: &mut State) 
     let verdict = match read_peer(cfg, kind, host, &headers, &mut state.peer) {
         Ok(Peer::None) => Verdict::NoCert,
         Ok(Peer::Unverified(reason)) => Verdict::Unverified(reason),
-        Ok(Peer::Verified(cert)) => match identity(cfg, host, &headers, cert, &mut state.cache) {
+        Ok(Peer::Verified(cert)) => match identity(cfg, host, &headers, cert, state) {
             Ok(id) => match policy_failure(cfg, host, &id) {
                 None => Verdict::Verified(id),
                 Some(reason) => Verdict::Unverified(reason),
@@ -206,16 +206,17 @@ fn identity(
     host: &dyn Host,
     headers: &Headers,
     cert: PeerCert,
-    cache: &mut IdentityCache,
+    state: &mut State,
 ) -> Result<Rc<Identity>, PeerError> {
-    if let Some(id) = cache.get(&cert.sha256) {
+    if let Some(id) = state.cache.get(&cert.sha256) {
+        cert.confirm(host, headers, &state.peer)?;
         return Ok(id);
     }
     let key = cert.sha256;
-    let der = cert.der(host, headers)?;
+    let der = cert.der(host, headers, &mut state.peer)?;
     let parsed = ClientCert::from_der(&der).map_err(PeerError::Cert)?;
     let id = Rc::new(Identity::new(cfg, &parsed));
-    cache.insert(key, Rc::clone(&id));
+    state.cache.insert(key, Rc::clone(&id));
     Ok(id)
 }
 

@@ -362,9 +362,94 @@ fn xfcc_host(xfcc: &str, digest: &str) -> FakeHost {
     forged(
         FakeHost::new()
             .with_property(ENVOY_MTLS, vec![1])
+            .with_property(ENVOY_PEER_CERTIFICATE_VALID, vec![1])
             .with_property(ENVOY_SHA256_PEER_DIGEST, digest)
             .with_header("x-forwarded-client-cert", xfcc),
     )
+}
+
+/// What Envoy 1.36/1.37 answer for a presented certificate (measured: tests/e2e/test_host_probe.py): the digest,
+/// no `connection.peer_certificate_valid`, no `connection.peer_certificate`. 1.38 adds the PEM.
+fn envoy_136(cert: &str) -> FakeHost {
+    FakeHost::new()
+        .with_property(ENVOY_MTLS, vec![1])
+        .with_property(ENVOY_SHA256_PEER_DIGEST, golden(&format!("{cert}.sha256")).into_bytes())
+}
+
+fn envoy_138(cert: &str) -> FakeHost {
+    envoy_136(cert).with_property(ENVOY_PEER_CERTIFICATE, pki(&format!("{cert}.crt")))
+}
+
+#[test]
+fn envoy_without_peer_certificate_valid_verifies_nothing_unless_told() {
+    let with_verify = r#""headers":{"x-ssl-client-verify":"verify","x-ssl-cn":"subject.CN"}"#;
+    let cfg = config(&format!("{{{with_verify}}}"));
+    let mut state = State::new(4);
+    for _ in 0..2 {
+        let mut host = forged(envoy_138("alice"));
+        on_request_headers(&cfg, &mut host, &mut state);
+        assert_eq!(owned(&host, &cfg), pairs(&[("x-ssl-client-verify", "FAILED:verification status unavailable")]));
+    }
+    let required = config(&format!(r#"{{"mode":"required",{with_verify}}}"#));
+    let mut host = forged(envoy_138("alice"));
+    assert_eq!(run(&required, &mut host), Outcome::Replied);
+    assert_eq!(host.reply.as_ref().map(|r| r.status), Some(403));
+
+    // Opted in: the listener is said to refuse unverified certificates.
+    let trusting = config(&format!(r#"{{"assume_verified_by_listener":true,{with_verify}}}"#));
+    let mut trusting_state = State::new(4);
+    let mut host = forged(envoy_138("alice"));
+    on_request_headers(&trusting, &mut host, &mut trusting_state);
+    assert_eq!(
+        owned(&host, &trusting),
+        pairs(&[("x-ssl-client-verify", "SUCCESS"), ("x-ssl-cn", &golden("alice.cn"))])
+    );
+    // A host that says the chain failed still wins over the opt-in.
+    let mut failed = forged(envoy_with_digest("alice").with_property(ENVOY_PEER_CERTIFICATE_VALID, vec![0]));
+    on_request_headers(&trusting, &mut failed, &mut State::new(4));
+    assert_eq!(failed.header("x-ssl-cn"), None);
+
+    // Which way it went is logged once per VM (plugin state), not per request.
+    let logged = |h: &FakeHost| h.logs().iter().filter(|(_, m)| m.contains("peer_certificate_valid")).count();
+    let mut first = forged(envoy_138("alice"));
+    let mut second = forged(envoy_138("alice"));
+    let mut fresh = State::new(4);
+    on_request_headers(&cfg, &mut first, &mut fresh);
+    on_request_headers(&cfg, &mut second, &mut fresh);
+    assert_eq!((logged(&first), logged(&second)), (1, 0), "{:?}", first.logs());
+}
+
+#[test]
+fn cached_identity_needs_what_a_miss_needs() {
+    // Envoy 1.36 (no connection.peer_certificate): with `source: auto` the certificate comes from XFCC. Two
+    // listeners share the VM's cache; one sets XFCC, one does not. The second answers the same either way round.
+    let cfg = config(r#"{"assume_verified_by_listener":true,"headers":{"x-ssl-cn":"subject.CN"}}"#);
+    let digest = golden("alice.sha256");
+    let xfcc = format!(r#"Hash={digest};Cert="{}""#, url_encode(&pki("alice.crt")));
+    let with_xfcc = || forged(envoy_136("alice").with_header("x-forwarded-client-cert", xfcc.as_str()));
+    let without_xfcc = || forged(envoy_136("alice"));
+
+    let mut alone = without_xfcc();
+    run(&cfg, &mut alone);
+    assert_eq!(alone.header("x-ssl-cn"), None);
+
+    let mut state = State::new(4);
+    let mut a = with_xfcc();
+    on_request_headers(&cfg, &mut a, &mut state);
+    assert_eq!(a.header("x-ssl-cn"), Some(golden("alice.cn")));
+    let mut b = without_xfcc();
+    on_request_headers(&cfg, &mut b, &mut state);
+    assert_eq!(b.header("x-ssl-cn"), None, "a cache filled by another listener must not supply the identity");
+    let mut again = with_xfcc();
+    on_request_headers(&cfg, &mut again, &mut state);
+    assert_eq!(again.header("x-ssl-cn"), Some(golden("alice.cn")));
+
+    // Envoy 1.38 gives the PEM: no XFCC needed on either path.
+    let mut state = State::new(4);
+    for mut host in [forged(envoy_138("alice")), forged(envoy_138("alice"))] {
+        on_request_headers(&cfg, &mut host, &mut state);
+        assert_eq!(host.header("x-ssl-cn"), Some(golden("alice.cn")));
+    }
 }
 
 fn url_encode(s: &[u8]) -> String {
