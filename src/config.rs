@@ -327,7 +327,8 @@ impl Config {
     /// Parses and validates the plugin configuration. `env` reads the VM's environment (`validate_token_env`).
     /// An empty configuration means all defaults: strip `x-ssl*`, inject nothing.
     pub fn parse(json: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let trimmed = json.iter().all(u8::is_ascii_whitespace);
+        // JSON's whitespace only (RFC 8259 section 2): a form feed is not, so "\f" is an error, not the defaults.
+        let trimmed = json.iter().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
         let value = if trimmed {
             Json::Object(Vec::new())
         } else {

@@ -249,6 +249,7 @@ fn required_rejects_without_a_verified_certificate_after_stripping() {
         let reply = host.reply.clone().unwrap();
         assert_eq!(reply.status, 403, "{name}");
         assert_eq!(reply.body, b"client certificate required\n");
+        assert_eq!(reply.details, "mtls_headers_certificate_required", "{name}");
         assert!(owned(&host, &cfg).is_empty(), "{name}: {:?}", owned(&host, &cfg));
     }
     let mut host = forged(verified(Profile::Kong, &pki("alice.crt")));
@@ -539,4 +540,53 @@ fn kong_refuses_owned_headers_it_cannot_remove() {
     assert_eq!(run(&baas(), &mut host), Outcome::Replied);
     let logs = host.log_text();
     assert!(logs.len() < 400 && logs.contains("(10006 bytes)"), "{logs}");
+}
+
+#[test]
+fn each_local_reply_names_its_reason() {
+    // Envoy logs these as %RESPONSE_CODE_DETAILS%: an operator tells a policy refusal from a host failure.
+    let cfg = baas();
+    let mut write_fails = forged(verified(Profile::Envoy, &pki("alice.crt")));
+    write_fails.fail_header_writes = Some(2);
+    let mut forged_on_kong = forged_always(verified(Profile::Kong, &pki("alice.crt")));
+    let mut non_utf8_name = verified(Profile::Envoy, &pki("alice.crt")).with_header(b"x-ssl-\xff".to_vec(), "x");
+    let mut no_host = FakeHost::new().with_failing_property(NGX_NGINX_VERSION, 10);
+    for (host, status, details) in [
+        (&mut write_fails, 500, "mtls_headers_strip_failed"),
+        (&mut forged_on_kong, 400, "mtls_headers_owned_header_from_client"),
+        (&mut non_utf8_name, 400, "mtls_headers_owned_header_name_not_utf8"),
+        (&mut no_host, 500, "mtls_headers_host_unknown"),
+    ] {
+        assert_eq!(run(&cfg, host), Outcome::Replied, "{details}");
+        let reply = host.reply.clone().unwrap();
+        assert_eq!((reply.status, reply.details.as_str()), (status, details));
+    }
+}
+
+#[test]
+fn a_reply_that_cannot_be_sent_closes_the_stream() {
+    let cfg = config(r#"{"mode":"required"}"#);
+    let mut host = forged(no_cert(Profile::Envoy));
+    host.fail_local_reply = Some(2);
+    assert_eq!(run(&cfg, &mut host), Outcome::Closed);
+    assert!(host.closed && host.reply.is_none());
+    assert!(host.log_text().contains("cannot send local reply"), "{}", host.log_text());
+}
+
+#[test]
+fn forged_header_logs_are_bounded() {
+    // A client chooses the names: 50 KB ones, by the hundred, must not become 50 KB of log per request.
+    let cfg = baas();
+    let long = format!("x-ssl-{}", "a".repeat(50_000));
+    let mut envoy = verified(Profile::Envoy, &pki("alice.crt")).with_header(long.as_str(), "x");
+    for i in 0..100 {
+        envoy = envoy.with_header(format!("x-ssl-forged-{i}"), "x");
+    }
+    run(&cfg, &mut envoy);
+    let log = envoy.log_text();
+    assert!(log.len() < 1_000, "{} bytes of log", log.len());
+    assert!(log.contains("and 93 more"), "{log}");
+    let mut kong = verified(Profile::Kong, &pki("alice.crt")).with_header(long.as_str(), "x");
+    run(&cfg, &mut kong);
+    assert!(kong.log_text().len() < 400, "{}", kong.log_text());
 }

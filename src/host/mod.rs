@@ -105,7 +105,10 @@ pub trait Host {
     fn remove_request_header(&mut self, name: &str) -> Result<(), HostError>;
     /// Sets the header to exactly this one value.
     fn set_request_header(&mut self, name: &str, value: &[u8]) -> Result<(), HostError>;
-    fn send_local_reply(&mut self, status: u32, body: &[u8]) -> Result<(), HostError>;
+    /// `details`: why, for the host's logs (Envoy's `%RESPONSE_CODE_DETAILS%`).
+    fn send_local_reply(&mut self, status: u32, details: &str, body: &[u8]) -> Result<(), HostError>;
+    /// Ends the HTTP stream without a reply (`proxy_close_stream`).
+    fn close_stream(&mut self) -> Result<(), HostError>;
     /// Seconds since the Unix epoch, from the host clock.
     fn now_unix(&self) -> Result<u64, HostError>;
     fn log(&self, level: Level, message: &str);

@@ -198,6 +198,18 @@ def bootstrap(
             ],
         },
         "http_filters": http_filters,
+        # Each reply's reason in Envoy's log (tests read the filter's local-reply details from it).
+        "access_log": [
+            {
+                "name": "envoy.access_loggers.stdout",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
+                    "log_format": {
+                        "text_format_source": {"inline_string": "access %RESPONSE_CODE% %RESPONSE_CODE_DETAILS%\n"}
+                    },
+                },
+            }
+        ],
     }
     if xfcc == "SANITIZE_SET":
         hcm["set_current_client_cert_details"] = {
