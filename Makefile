@@ -13,7 +13,7 @@ REQUIREMENTS := tests/e2e/requirements.txt
 WASM_OPT_FLAGS := -Oz --strip-producers --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
 	--enable-mutable-globals --enable-multivalue --enable-reference-types
 
-.PHONY: build test test-native test-e2e lint demo demo-kong clean toolchain venv envoys wasmhost kong-files kong-schema kong-host bench bench-smoke bench-micro noop
+.PHONY: build test test-native test-e2e lint demo demo-kong clean toolchain venv envoys wasmhost probe kong-files kong-schema kong-host bench bench-smoke bench-micro noop
 
 # Kong 3.9.3's proxy-wasm host, built once (scripts/build-kong-host.sh), keyed by its pins.
 KONG_HOST_DIR := .tools/kong-host/nginx-1.25.3-ngxwasm-9136e463-wasmtime-26.0.0-lua-0.10.26
@@ -58,13 +58,18 @@ test-native: build
 wasmhost:
 	cargo build -p mtls-headers-wasmhost
 
+# The host probe (tests/probe): replays host operations so tests/e2e/test_host_probe.py compares the emulator with
+# the real hosts.
+probe: toolchain
+	cargo build --release --target $(WASM_TARGET) -p mtls-headers-probe
+
 $(KONG_HOST_DIR)/.built: scripts/build-kong-host.sh scripts/kong-host/wasmtime-capi/Cargo.toml
 	scripts/build-kong-host.sh $(KONG_HOST_DIR)
 	touch $@
 
 kong-host: $(KONG_HOST_DIR)/.built
 
-test-e2e: build venv envoys wasmhost kong-host
+test-e2e: build venv envoys wasmhost probe kong-host
 	$(VENV)/bin/pytest -v tests/e2e
 
 test: test-native test-e2e

@@ -177,12 +177,28 @@ http {{
             except OSError:
                 time.sleep(0.05)
                 continue
-            # The sockets listen before the worker initialises (and configures the filter, which may fail).
-            time.sleep(0.3)
-            if self.proc.poll() is None:
+            # The sockets listen before the worker initialises (and configures the filter, which may fail, and
+            # with the directive then ends nginx): wait for the filter's own word, however loaded the machine.
+            if self._initialised(deadline):
                 return self
+            break
         self.stop()
-        raise HostError(f"nginx did not listen on {self.port}:\n{self.error_log()[-3000:]}")
+        raise HostError(f"nginx did not start serving on {self.port}:\n{self.error_log()[-3000:]}")
+
+    def _initialised(self, deadline: float) -> bool:
+        assert self.proc is not None
+        if self.config is None or self.wasm != harness.WASM:
+            time.sleep(0.3)  # no filter, or another module (the probe): nothing to wait for
+            return self.proc.poll() is None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise HostError(f"nginx exited with {self.proc.returncode}:\n{self.error_log()[-3000:]}")
+            log = self.error_log()
+            # The directive ends nginx after a failed configuration; Kong's Lua attach keeps it serving 500s.
+            if "configured: mode" in log or (self.attach == "lua" and "invalid configuration" in log):
+                return True
+            time.sleep(0.05)
+        return False
 
     def error_log(self) -> str:
         text = ""

@@ -538,7 +538,8 @@ pub fn property(profile: Profile, conn: &Connection, path: &[&str]) -> PropertyA
                 // connection.mtls: a certificate was presented (not: it was verified).
                 (["connection", "mtls"], _) if conn.tls => bool_byte(cert.is_some()),
                 (["connection", "peer_certificate"], Some(c)) => Value(c.pem.clone().into_bytes()),
-                (["connection", "peer_certificate_valid"], Some(_)) => bool_byte(conn.verify == Verify::Success),
+                // Measured on 1.40: false, not absent, on a TLS connection without a certificate.
+                (["connection", "peer_certificate_valid"], _) if conn.tls => bool_byte(conn.verify == Verify::Success),
                 (["connection", "sha256_peer_certificate_digest"], Some(c)) => Value(c.sha256_hex.clone().into_bytes()),
                 (["connection", "subject_peer_certificate"], Some(c)) => Value(c.subject_dn.clone().into_bytes()),
                 _ => NotFound,
@@ -718,9 +719,11 @@ fn define_proxy_wasm(linker: &mut Linker<State>) -> wasmtime::Result<()> {
             let bytes = read(&mut c, ptr, len)?;
             let Some(pairs) = deserialize_header_map(&bytes) else { return Ok(BAD_ARGUMENT) };
             if kong_request_write(c.data(), map) {
-                // ngx_wasm_module: the new pairs are added, every original entry is hidden and still forwarded.
+                // ngx_wasm_module (measured, tests/e2e/test_host_probe.py): every original entry is hidden and
+                // still forwarded; the new pairs are neither seen afterwards nor forwarded.
+                drop(pairs);
                 let s = c.data_mut();
-                let mut old = std::mem::replace(&mut s.request_headers, pairs);
+                let mut old = std::mem::take(&mut s.request_headers);
                 s.hidden_request_headers.append(&mut old);
                 return Ok(OK);
             }
@@ -748,9 +751,11 @@ fn define_proxy_wasm(linker: &mut Linker<State>) -> wasmtime::Result<()> {
             let key = read(&mut c, kp, kl)?;
             let value = read(&mut c, vp, vl)?;
             if kong_request_write(c.data(), map) {
-                // ngx_wasm_module: the first copy's value is replaced in place; the others are hidden from the
+                // ngx_wasm_module (measured, tests/e2e/test_host_probe.py): a single copy is replaced in place. Of
+                // several, the first gets the new value and the others keep theirs; all are then hidden from the
                 // filter and still forwarded.
                 let s = c.data_mut();
+                let copies = s.request_headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(&key)).count();
                 let mut first = true;
                 let mut kept = Vec::with_capacity(s.request_headers.len() + 1);
                 for (n, v) in std::mem::take(&mut s.request_headers) {
@@ -758,7 +763,11 @@ fn define_proxy_wasm(linker: &mut Linker<State>) -> wasmtime::Result<()> {
                         kept.push((n, v));
                     } else if first {
                         first = false;
-                        kept.push((n, value.clone()));
+                        if copies == 1 {
+                            kept.push((n, value.clone()));
+                        } else {
+                            s.hidden_request_headers.push((n, value.clone()));
+                        }
                     } else {
                         s.hidden_request_headers.push((n, v));
                     }
