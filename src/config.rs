@@ -484,7 +484,7 @@ pub fn json_schema() -> serde_json::Value {
         format!("^{}$", name.chars().map(class).collect::<String>())
     };
     let simple: Vec<&str> = SIMPLE_FIELDS.iter().map(|(n, _)| *n).collect();
-    let attributes: Vec<&str> = dn::short_names().collect();
+    let attributes: Vec<&str> = dn::attribute_types().map(|(_, sn)| sn).collect();
     let field = format!(
         "^({}|static:[^\\x00-\\x08\\x0a-\\x1f\\x7f]*|(subject|issuer)\\.({}|[0-2](\\.[0-9]+)+))$",
         simple.join("|"),

@@ -12,7 +12,7 @@ use x509_cert::der::Decode;
 use x509_cert::Certificate;
 
 /// gen.sh writes this many certificates; a lost fixture must not go unnoticed.
-const FIXTURES: usize = 19;
+const FIXTURES: usize = 20;
 
 /// x509-cert rejects a UniversalString in a name (it has no tag for it), so the filter fails closed on these.
 const UNPARSEABLE: &[&str] = &["universal"];
@@ -71,6 +71,20 @@ fn formatting_matches_openssl_golden_files() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Every attribute type the filter prints by name is in some fixture, so its name is OpenSSL's (names.pem has them
+/// all): README.md's byte-identity claim covers exactly these types.
+#[test]
+fn every_named_attribute_type_is_golden_tested() {
+    let mut seen = Vec::new();
+    for name in fixtures() {
+        if let Ok(cert) = Certificate::from_der(&der(&name)) {
+            seen.extend(cert.tbs_certificate().subject().iter().map(|atv| atv.oid));
+        }
+    }
+    let missing: Vec<&str> = dn::attribute_types().filter(|(oid, _)| !seen.contains(oid)).map(|(_, sn)| sn).collect();
+    assert!(missing.is_empty(), "no golden fixture has {missing:?}: add them to tests/fixtures/dn/gen.sh");
 }
 
 /// The golden files are what the installed OpenSSL prints now (this fails, not skips, without an openssl CLI).
