@@ -429,6 +429,8 @@ impl Config {
         if cfg.trusted_issuers.iter().any(String::is_empty) {
             return Err(err("trusted_issuers", "an issuer DN is empty"));
         }
+        // Compared with `issuer_dn` as the filter writes it; OpenSSL's spelling of a DN ending in a space matches too.
+        cfg.trusted_issuers.iter_mut().for_each(dn::end_space_as_hex);
         if let Some(status) = take::<u32>(&mut map, "reject_status", "an HTTP status code")? {
             if !(400..=599).contains(&status) {
                 return Err(err("reject_status", "must be a 4xx or 5xx status"));

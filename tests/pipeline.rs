@@ -455,3 +455,40 @@ fn kong_refuses_owned_headers_it_cannot_remove() {
     let logs = host.log_text();
     assert!(logs.len() < 400 && logs.contains("(10006 bytes)"), "{logs}");
 }
+
+/// RFC 9110 section 5.5: every HTTP recipient strips a value's leading and trailing spaces and tabs, so a CN
+/// `" admin "` must not go out as it is (the application would see `admin`).
+#[test]
+fn values_keep_their_edge_spaces_through_http() {
+    let cfg = config(
+        r#"{"headers":{"x-ssl-dn":"subject_dn","x-ssl-issuer":"issuer_dn","x-ssl-dn-l":"subject_dn_legacy",
+            "x-ssl-issuer-l":"issuer_dn_legacy","x-ssl-cn":"subject.CN","x-ssl-o":"subject.O","x-ssl-ou":"subject.OU",
+            "x-ssl-verify":"verify"},"trusted_issuers":["CN=\\ admin\\ ,OU=\\09ops\\09,O=Example\\ "]}"#,
+    );
+    for profile in PROFILES {
+        let mut host = forged(verified(profile, &pki("spaces.crt")));
+        assert_eq!(run(&cfg, &mut host), Outcome::Continue);
+        // OpenSSL ends both DN forms in a space: `CN=\ admin\ ,OU=\09ops\09,O=Example\ ` and
+        // `/O=Example /OU=\x09ops\x09/CN= admin `.
+        assert_eq!(
+            owned(&host, &cfg),
+            pairs(&[
+                ("x-ssl-dn", "CN=\\ admin\\ ,OU=\\09ops\\09,O=Example\\20"),
+                ("x-ssl-issuer", "CN=\\ admin\\ ,OU=\\09ops\\09,O=Example\\20"),
+                ("x-ssl-dn-l", "/O=Example /OU=\\x09ops\\x09/CN= admin\\x20"),
+                ("x-ssl-issuer-l", "/O=Example /OU=\\x09ops\\x09/CN= admin\\x20"),
+                ("x-ssl-cn", "\\20admin\\20"),
+                ("x-ssl-o", "Example\\20"),
+                ("x-ssl-ou", "\\09ops\\09"),
+                // trusted_issuers in OpenSSL's spelling matches the issuer.
+                ("x-ssl-verify", "SUCCESS"),
+            ]),
+            "{profile:?}"
+        );
+    }
+    let hex_spelling =
+        r#"{"headers":{"x-ssl-verify":"verify"},"trusted_issuers":["CN=\\ admin\\ ,OU=\\09ops\\09,O=Example\\20"]}"#;
+    let mut host = forged(verified(Profile::Envoy, &pki("spaces.crt")));
+    run(&config(hex_spelling), &mut host);
+    assert_eq!(host.header("x-ssl-verify").as_deref(), Some("SUCCESS"));
+}

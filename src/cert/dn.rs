@@ -13,6 +13,10 @@
 //!   escaped with a backslash.
 //! - [`attribute`]: one attribute as header text (the first in DER order, like `X509_NAME_get_index_by_NID`).
 //!
+//! One deliberate difference, for HTTP: recipients strip a field value's leading and trailing spaces and tabs (RFC
+//! 9110 section 5.5), so where OpenSSL's DN would end in a space, the last one is `\20` (RFC 2253) or `\x20` (legacy).
+//! Neither form can start with whitespace, and tabs are escaped anywhere.
+//!
 //! String types are read the way OpenSSL reads them (a_strex.c `tag2nbyte`): UTF8String as UTF-8, BMPString as
 //! UCS-2, the one-byte types (PrintableString, IA5String, TeletexString, NumericString, VisibleString) as Latin-1.
 //! OpenSSL refuses to load a certificate whose name holds invalid UTF-8 or an invalid BMPString, so no OpenSSL output
@@ -194,13 +198,22 @@ fn text(value: &Any) -> Option<String> {
 }
 
 /// Escapes text as a_strex.c `do_esc_char` does with `ASN1_STRFLGS_ESC_CTRL`, `ESC_MSB` when `esc_msb`, and
-/// `ESC_2253` when `esc_2253` (RFC 4514 section 2.4: `"+,;<>\` anywhere, `#` first, space first or last).
+/// `ESC_2253` when `esc_2253` (RFC 4514 section 2.4: `"+,;<>\` anywhere, `#` first, space first or last). Without
+/// `esc_2253` (a lone attribute value), every space of a leading or trailing run of spaces and tabs is `\20`: RFC 9110
+/// section 5.5 has recipients strip a field value's edge whitespace, so `" admin "` would arrive as `admin`.
 fn push_escaped(out: &mut String, text: &str, esc_2253: bool, esc_msb: bool) {
     let count = text.chars().count();
+    let edge_ws = |c: &char| matches!(c, ' ' | '\t');
+    let leading = text.chars().take_while(edge_ws).count();
+    let trailing_from = count - text.chars().rev().take_while(edge_ws).count();
     for (i, c) in text.chars().enumerate() {
         // OpenSSL marks the last character instead of the first when they are the same one.
         let last = i + 1 == count;
         let first = i == 0 && !last;
+        if c == ' ' && !esc_2253 && (i < leading || i >= trailing_from) {
+            out.push_str("\\20");
+            continue;
+        }
         if !c.is_ascii() {
             if esc_msb {
                 let mut buf = [0u8; 4];
@@ -284,7 +297,18 @@ pub fn rfc2253(name: &Name, utf8: bool) -> String {
             _ => push_dump(&mut out, &atv.value),
         }
     }
+    end_space_as_hex(&mut out);
     out
+}
+
+/// An RFC 2253 DN ends in a space only as OpenSSL's `\ ` for a last value's trailing space, and RFC 9110 section 5.5
+/// has recipients strip it: `\20` instead, the hex pair RFC 4514 section 2.4 allows for any escaped character. For
+/// `trusted_issuers` too, so OpenSSL's spelling of such an issuer matches.
+pub fn end_space_as_hex(dn: &mut String) {
+    if dn.ends_with("\\ ") {
+        dn.pop();
+        dn.push_str("20");
+    }
 }
 
 /// The bytes `X509_NAME_oneline` prints for a value: what OpenSSL keeps as the value's data.
@@ -333,12 +357,19 @@ pub fn legacy(name: &Name) -> String {
             }
         }
     }
+    // X509_NAME_oneline leaves a trailing space as it is, and RFC 9110 section 5.5 has recipients strip it: the last
+    // one goes out in this form's escape for other bytes. (The form starts with `/`, and a tab is `\x09` already.)
+    if out.ends_with(' ') {
+        out.pop();
+        out.push_str("\\x20");
+    }
     out
 }
 
 /// The first attribute with `oid` in DER order, as header text: decoded to Unicode, `\` as `\\`, control characters
-/// as `\XX`, and (unless `utf8`) every byte of a non-ASCII character as `\XX` (`山` is `\E5\B1\B1`). No RFC 4514
-/// escaping: a comma stays a comma. `None` when the name has no such attribute or its value is not a valid string.
+/// as `\XX`, spaces at either edge as `\20` (RFC 9110 section 5.5), and (unless `utf8`) every byte of a non-ASCII
+/// character as `\XX` (`山` is `\E5\B1\B1`). No RFC 4514 escaping: a comma stays a comma. `None` when the name has
+/// no such attribute or its value is not a valid string.
 pub fn attribute(name: &Name, oid: &ObjectIdentifier, utf8: bool) -> Option<String> {
     let atv = name.iter().find(|atv| atv.oid == *oid)?;
     let text = text(&atv.value)?;
@@ -423,7 +454,7 @@ mod tests {
         let ou = attribute_oid("OU").unwrap();
         assert_eq!(attribute(&n, &cn, false).unwrap(), "\\E5\\B1\\B1\\E7\\94\\B0, Taro\\\\\"+;<>#");
         assert_eq!(attribute(&n, &cn, true).unwrap(), "山田, Taro\\\\\"+;<>#");
-        assert_eq!(attribute(&n, &ou, true).unwrap(), " a\\09b\\0D\\0A\\7F\\00 ");
+        assert_eq!(attribute(&n, &ou, true).unwrap(), "\\20a\\09b\\0D\\0A\\7F\\00\\20");
         assert_eq!(attribute(&n, &attribute_oid("UID").unwrap(), true), None);
     }
 
@@ -486,6 +517,42 @@ mod tests {
     }
 
     #[test]
+    fn attribute_escapes_every_edge_space() {
+        let cn = attribute_oid("CN").unwrap();
+        let one = |value: &str| attribute(&name(&[&[(CN, utf8(value))]]), &cn, false).unwrap();
+        assert_eq!(one(" admin "), "\\20admin\\20");
+        assert_eq!(one("  a b  "), "\\20\\20a b\\20\\20");
+        assert_eq!(one(" \t x\t "), "\\20\\09\\20x\\09\\20");
+        assert_eq!(one("   "), "\\20\\20\\20");
+        assert_eq!(one("\tadmin"), "\\09admin");
+        assert_eq!(one("a  b"), "a  b");
+        assert_eq!(one(""), "");
+    }
+
+    #[test]
+    fn dn_forms_never_end_in_a_space() {
+        // DER order: O first, so RFC 2253 ends with it and the legacy form with the CN.
+        let n = name(&[&[(OU, utf8("Example "))], &[(CN, utf8(" admin "))]]);
+        assert_eq!(rfc2253(&n, false), "CN=\\ admin\\ ,OU=Example\\20");
+        assert_eq!(rfc2253(&n, true), "CN=\\ admin\\ ,OU=Example\\20");
+        assert_eq!(legacy(&n), "/OU=Example /CN= admin\\x20");
+        let n = name(&[&[(CN, utf8("  "))], &[(OU, utf8("\t"))]]);
+        assert_eq!(rfc2253(&n, false), "OU=\\09,CN=\\ \\20");
+        assert_eq!(legacy(&n), "/CN=  /OU=\\x09");
+    }
+
+    #[test]
+    fn end_space_as_hex_rewrites_only_an_escaped_last_space() {
+        for (dn, want) in
+            [("O=a\\ ", "O=a\\20"), ("O=\\ \\ ", "O=\\ \\20"), ("O=a\\20", "O=a\\20"), ("O=a\\ b", "O=a\\ b")]
+        {
+            let mut dn = dn.to_string();
+            end_space_as_hex(&mut dn);
+            assert_eq!(dn, want);
+        }
+    }
+
+    #[test]
     fn rfc2253_first_and_last_character_rules() {
         let n = name(&[&[(CN, utf8("#"))], &[(CN, utf8(" "))], &[(CN, utf8("##"))], &[(CN, utf8("  "))]]);
         assert_eq!(rfc2253(&n, false), "CN=\\ \\ ,CN=\\##,CN=\\ ,CN=#");
@@ -521,11 +588,16 @@ mod tests {
                     let Ok(n) = Name::from_der(&tlv(0x30, &tlv(0x31, &atv(oid, tlv(tag, content))))) else {
                         continue;
                     };
-                    let _ = (rfc2253(&n, false), rfc2253(&n, true), legacy(&n));
+                    // RFC 9110 section 5.5: nothing a recipient would trim.
+                    let no_edge_ws = |t: &str| !t.starts_with([' ', '\t']) && !t.ends_with([' ', '\t']);
+                    for dn in [rfc2253(&n, false), rfc2253(&n, true), legacy(&n)] {
+                        assert!(no_edge_ws(&dn), "{dn:?}");
+                    }
                     for utf8 in [false, true] {
                         if let Some(text) = attribute(&n, &ObjectIdentifier::new(oid).unwrap(), utf8) {
                             assert!(!text.bytes().any(|b| b < 0x20 || b == 0x7f), "{text:?}");
                             assert!(utf8 || text.is_ascii(), "{text:?}");
+                            assert!(no_edge_ws(&text), "{text:?}");
                         }
                     }
                 }
