@@ -492,3 +492,36 @@ fn values_keep_their_edge_spaces_through_http() {
     run(&config(hex_spelling), &mut host);
     assert_eq!(host.header("x-ssl-verify").as_deref(), Some("SUCCESS"));
 }
+
+/// SAN lists: each value percent-encoded for `%`, `,`, space and every byte outside visible ASCII, then joined with
+/// `,`, so a reader splits on `,` and percent-decodes each element. The DNS SAN `café.example` (UTF-8, not IA5) no
+/// longer makes the certificate unreadable.
+#[test]
+fn san_lists_split_only_where_the_certificate_has_two_sans() {
+    let cfg = config(
+        r#"{"headers":{"x-ssl-dns":"san_dns","x-ssl-uri":"san_uri","x-ssl-email":"san_email","x-ssl-ip":"san_ip",
+            "x-ssl-spiffe":"spiffe_id","x-ssl-cn":"subject.CN","x-ssl-verify":"verify"}}"#,
+    );
+    for profile in PROFILES {
+        let mut host = forged(verified(profile, &pki("sans.crt")));
+        assert_eq!(run(&cfg, &mut host), Outcome::Continue);
+        assert_eq!(
+            owned(&host, &cfg),
+            pairs(&[
+                ("x-ssl-dns", "caf%C3%A9.example,ok.example"),
+                // One URI SAN with a comma, not a second (SPIFFE) SAN; `%41` in the certificate is `%2541`.
+                (
+                    "x-ssl-uri",
+                    "https://ok.example/p%2Cspiffe://example.org/ns/prod/sa/admin,https://ok.example/a%20b%2541"
+                ),
+                ("x-ssl-email", "\"a%2Cb\"@example.com,jos%C3%A9@example.com"),
+                // OpenSSL prints 0:0:0:0:0:0:0:1 and 0:0:0:0:0:FFFF:C000:201.
+                ("x-ssl-ip", "192.0.2.1,::1,::ffff:192.0.2.1"),
+                ("x-ssl-cn", "sans"),
+                ("x-ssl-verify", "SUCCESS"),
+            ]),
+            "{profile:?}"
+        );
+        assert!(host.logs().iter().all(|(_, line)| !line.contains("no identity")), "{:?}", host.logs());
+    }
+}
