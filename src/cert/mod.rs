@@ -1,7 +1,8 @@
 //! The client certificate, parsed once into owned values the header mapping reads.
 //!
 //! Parsing is strict DER (x509-cert): anything malformed, trailing bytes or an oversize input is an error and the
-//! caller fails closed.
+//! caller fails closed. The one leniency is in SAN content (`parse_sans`): bytes outside IA5 are kept, as OpenSSL
+//! keeps them, and encoded when rendered.
 
 pub mod dn;
 mod time;
