@@ -360,6 +360,10 @@ def for_envoy(case: Case, version: str) -> Case:
     if v < (1, 38) and case.id == "property-source-forward-only-forgery":
         # Without the property, `auto` reads the XFCC the client forged: its Cert= is not the connection's.
         adjusted = replace(adjusted, expect=nothing)
+    if v < (1, 38) and case.id == "custom-odd-values":
+        # Envoy writes URI SANs into XFCC unquoted: odd.crt's `https://ok.example/p,spiffe://...` splits Envoy's own
+        # header into two elements, which the filter refuses ("more than one element"): no identity, fail closed.
+        adjusted = replace(adjusted, expect=nothing)
     return adjusted
 
 
