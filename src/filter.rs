@@ -14,6 +14,20 @@ pub enum Outcome {
     Continue,
     /// A local reply was sent: the proxy layer must return `Action::Pause`.
     Replied,
+    /// The local reply could not be sent, and the stream was closed instead (never forwarded, never left hanging).
+    Closed,
+}
+
+/// Each local reply's details string (Envoy logs it as `%RESPONSE_CODE_DETAILS%`): one per reason.
+pub mod details {
+    pub const CERTIFICATE_REQUIRED: &str = "mtls_headers_certificate_required";
+    pub const OWNED_HEADER_FROM_CLIENT: &str = "mtls_headers_owned_header_from_client";
+    pub const OWNED_HEADER_NOT_UTF8: &str = "mtls_headers_owned_header_name_not_utf8";
+    pub const HEADERS_UNREADABLE: &str = "mtls_headers_request_headers_unreadable";
+    pub const HOST_UNKNOWN: &str = "mtls_headers_host_unknown";
+    pub const STRIP_FAILED: &str = "mtls_headers_strip_failed";
+    pub const INJECT_FAILED: &str = "mtls_headers_inject_failed";
+    pub const NOT_CONFIGURED: &str = "mtls_headers_not_configured";
 }
 
 /// What a verified certificate contributes to every request, computed once per certificate and plugin (the
@@ -77,14 +91,14 @@ pub fn on_request_headers(cfg: &Config, host: &mut dyn Host, state: &mut State) 
         Ok(h) => h,
         Err(e) => {
             host.log(Level::Error, &format!("cannot read request headers (status {})", e.0));
-            return reply(host, 500, INTERNAL_ERROR_BODY);
+            return reply(host, 500, details::HEADERS_UNREADABLE, INTERNAL_ERROR_BODY);
         }
     };
     let kind = match host_kind(cfg, host, &mut state.peer) {
         Ok(kind) => kind,
         Err(e) => {
             host.log(Level::Error, &format!("cannot tell which host this is: {e}"));
-            return reply(host, 500, INTERNAL_ERROR_BODY);
+            return reply(host, 500, details::HOST_UNKNOWN, INTERNAL_ERROR_BODY);
         }
     };
     if kind == HostKind::Kong {
@@ -101,7 +115,7 @@ pub fn on_request_headers(cfg: &Config, host: &mut dyn Host, state: &mut State) 
                     shown(name)
                 ),
             );
-            return reply(host, 400, OWNED_HEADER_BODY);
+            return reply(host, 400, details::OWNED_HEADER_FROM_CLIENT, OWNED_HEADER_BODY);
         }
     } else if let Some(outcome) = strip(cfg, host, &headers) {
         return outcome;
@@ -111,7 +125,7 @@ pub fn on_request_headers(cfg: &Config, host: &mut dyn Host, state: &mut State) 
     let verdict = match read_peer(cfg, kind, host, &headers, &mut state.peer) {
         Ok(Peer::None) => Verdict::NoCert,
         Ok(Peer::Unverified(reason)) => Verdict::Unverified(reason),
-        Ok(Peer::Verified(cert)) => match identity(cfg, host, &headers, cert, &mut state.cache) {
+        Ok(Peer::Verified(cert)) => match identity(cfg, host, &headers, cert, state) {
             Ok(id) => match policy_failure(cfg, host, &id) {
                 None => Verdict::Verified(id),
                 Some(reason) => Verdict::Unverified(reason),
@@ -126,7 +140,7 @@ pub fn on_request_headers(cfg: &Config, host: &mut dyn Host, state: &mut State) 
 
     // 3. Enforce.
     if cfg.mode == Mode::Required && !matches!(verdict, Verdict::Verified(_)) {
-        return reply(host, cfg.reject_status, cfg.reject_body.as_bytes());
+        return reply(host, cfg.reject_status, details::CERTIFICATE_REQUIRED, cfg.reject_body.as_bytes());
     }
 
     // 4. Inject.
@@ -162,7 +176,7 @@ pub fn on_request_headers(cfg: &Config, host: &mut dyn Host, state: &mut State) 
         if let Err(e) = host.set_request_header(&m.name, value.as_bytes()) {
             // A half-written identity must not reach the upstream.
             host.log(Level::Error, &format!("cannot set header {} (status {})", m.name, e.0));
-            return reply(host, 500, INTERNAL_ERROR_BODY);
+            return reply(host, 500, details::INJECT_FAILED, INTERNAL_ERROR_BODY);
         }
     }
     Outcome::Continue
@@ -178,11 +192,11 @@ fn strip(cfg: &Config, host: &mut dyn Host, headers: &Headers) -> Option<Outcome
         }
         let Ok(text) = core::str::from_utf8(name) else {
             host.log(Level::Error, "owned header with a non-UTF-8 name: cannot remove it");
-            return Some(reply(host, 400, b"bad request\n"));
+            return Some(reply(host, 400, details::OWNED_HEADER_NOT_UTF8, b"bad request\n"));
         };
         if let Err(e) = host.remove_request_header(text) {
             host.log(Level::Error, &format!("cannot remove header {} (status {})", shown(name), e.0));
-            return Some(reply(host, 500, INTERNAL_ERROR_BODY));
+            return Some(reply(host, 500, details::STRIP_FAILED, INTERNAL_ERROR_BODY));
         }
         stripped.push(name);
     }
@@ -206,16 +220,17 @@ fn identity(
     host: &dyn Host,
     headers: &Headers,
     cert: PeerCert,
-    cache: &mut IdentityCache,
+    state: &mut State,
 ) -> Result<Rc<Identity>, PeerError> {
-    if let Some(id) = cache.get(&cert.sha256) {
+    if let Some(id) = state.cache.get(&cert.sha256) {
+        cert.confirm(host, headers, &state.peer)?;
         return Ok(id);
     }
     let key = cert.sha256;
-    let der = cert.der(host, headers)?;
+    let der = cert.der(host, headers, &mut state.peer)?;
     let parsed = ClientCert::from_der(&der).map_err(PeerError::Cert)?;
     let id = Rc::new(Identity::new(cfg, &parsed));
-    cache.insert(key, Rc::clone(&id));
+    state.cache.insert(key, Rc::clone(&id));
     Ok(id)
 }
 
@@ -245,11 +260,12 @@ fn policy_failure(cfg: &Config, host: &dyn Host, id: &Identity) -> Option<String
     None
 }
 
-fn join<T: ToString>(items: &[T]) -> Option<String> {
+/// SANs of one kind, each rendered so it holds no `,` (cert::san_text, cert::ip_text), joined with `,`.
+fn join(items: &[Vec<u8>], render: fn(&[u8]) -> String) -> Option<String> {
     if items.is_empty() {
         None
     } else {
-        Some(items.iter().map(T::to_string).collect::<Vec<_>>().join(","))
+        Some(items.iter().map(|item| render(item)).collect::<Vec<_>>().join(","))
     }
 }
 
@@ -270,19 +286,32 @@ pub fn identity_value(field: &Field, c: &ClientCert, utf8: bool) -> Option<Strin
         Field::ClientCertSf => Some(format!(":{}:", c.der_base64())),
         Field::NotBefore => Some(cert::openssl_time(c.not_before)),
         Field::NotAfter => Some(cert::openssl_time(c.not_after)),
-        Field::SanDns => join(&c.sans.dns),
-        Field::SanUri => join(&c.sans.uri),
-        Field::SanEmail => join(&c.sans.email),
-        Field::SanIp => join(&c.sans.ip),
-        Field::SpiffeId => c.spiffe_id().map(str::to_string),
+        Field::SanDns => join(&c.sans.dns, cert::san_text),
+        Field::SanUri => join(&c.sans.uri, cert::san_text),
+        Field::SanEmail => join(&c.sans.email, cert::san_text),
+        Field::SanIp => join(&c.sans.ip, cert::ip_text),
+        Field::SpiffeId => c.spiffe_id(),
         Field::Validated => Some("1".to_string()),
         Field::Verify | Field::Static(_) | Field::ValidateToken => None,
     }
 }
 
-fn reply(host: &mut dyn Host, status: u32, body: &[u8]) -> Outcome {
-    if let Err(e) = host.send_local_reply(status, body) {
-        host.log(Level::Error, &format!("cannot send local reply (status {})", e.0));
+/// A request without a valid configuration (Kong still runs a filter whose `on_configure` failed), after the
+/// default strip: refused.
+pub fn refuse_unconfigured(host: &mut dyn Host) -> Outcome {
+    host.log(Level::Error, "filter is not configured: refusing the request");
+    reply(host, 500, details::NOT_CONFIGURED, INTERNAL_ERROR_BODY)
+}
+
+/// Answers locally; if the host cannot, closes the stream: a paused request with no reply would hang until a
+/// timeout, and must never be forwarded.
+fn reply(host: &mut dyn Host, status: u32, details: &str, body: &[u8]) -> Outcome {
+    let Err(e) = host.send_local_reply(status, details, body) else {
+        return Outcome::Replied;
+    };
+    host.log(Level::Error, &format!("cannot send local reply (status {}): closing the stream", e.0));
+    if let Err(e) = host.close_stream() {
+        host.log(Level::Error, &format!("cannot close the stream (status {})", e.0));
     }
-    Outcome::Replied
+    Outcome::Closed
 }

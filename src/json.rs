@@ -198,6 +198,10 @@ impl Reader<'_> {
         }
         // Only ASCII digits and signs were consumed.
         let text = self.input.get(start..self.pos).unwrap_or_default();
+        if beyond_f64(text) {
+            // RFC 8259 section 6 lets a reader limit the range; serde_json refuses what no double holds.
+            return Err(JsonError { offset: start, message: "number out of range" });
+        }
         Ok(Json::Number(text.iter().map(|&b| char::from(b)).collect()))
     }
 
@@ -279,6 +283,44 @@ impl Reader<'_> {
     }
 }
 
+/// Whether a number (RFC 8259 grammar, checked) exceeds f64::MAX (1.7976931348623157e308) in magnitude, read from
+/// its decimal digits and exponent without floating point. Numbers that small ones round to zero are in range.
+fn beyond_f64(text: &[u8]) -> bool {
+    let text = text.strip_prefix(b"-").unwrap_or(text);
+    let (mantissa, exp) = match text.iter().position(|b| matches!(b, b'e' | b'E')) {
+        Some(i) => (&text[..i], text.get(i + 1..).unwrap_or_default()),
+        None => (text, &b""[..]),
+    };
+    let (int, frac) = match mantissa.iter().position(|&b| b == b'.') {
+        Some(i) => (&mantissa[..i], mantissa.get(i + 1..).unwrap_or_default()),
+        None => (mantissa, &b""[..]),
+    };
+    let digits: Vec<u8> = int.iter().chain(frac).copied().skip_while(|&b| b == b'0').collect();
+    if digits.is_empty() {
+        return false; // zero
+    }
+    // The value is 0.d1d2... x 10^point, with `point` the decimal exponent of the first significant digit plus one.
+    let leading_frac_zeros =
+        if int.iter().all(|&b| b == b'0') { frac.iter().take_while(|&&b| b == b'0').count() } else { 0 };
+    let int_sig = int.iter().skip_while(|&&b| b == b'0').count();
+    let point = if int_sig > 0 { int_sig as i64 } else { -(leading_frac_zeros as i64) };
+    let (negative, exp_digits) = match exp.first() {
+        Some(b'-') => (true, &exp[1..]),
+        Some(b'+') => (false, &exp[1..]),
+        _ => (false, exp),
+    };
+    // Exponents beyond any realistic digit count saturate: the verdict is the same.
+    let e =
+        exp_digits.iter().fold(0i64, |acc, &b| acc.saturating_mul(10).saturating_add(i64::from(b - b'0')).min(1 << 40));
+    let point = point + if negative { -e } else { e };
+    match point.cmp(&309) {
+        core::cmp::Ordering::Greater => true,
+        core::cmp::Ordering::Less => false,
+        // 0.d1d2... x 10^309 against f64::MAX's digits (values up to MAX's rounding midpoint round to MAX).
+        core::cmp::Ordering::Equal => digits.as_slice() > b"17976931348623158079".as_slice(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{parse, Json};
@@ -317,6 +359,17 @@ mod tests {
             "{1:2}",
             "[1 2]",
             "\"\\u00G0\"",
+            "\u{c}{}",
+            "{}\u{c}",
+            "\u{b}[]",
+            "1e400",
+            "-1e309",
+            "1.7976931348623157e308",
+            "17976931348623157e292",
+            "0.0000000000000000000000000000000000000000000000001e357",
+            "1e-400",
+            "100000000000000000000000000000000000000000000000000e260",
+            "[1e308, 1e309]",
         ];
         for doc in docs {
             let ours = parse(doc.as_bytes());

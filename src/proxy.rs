@@ -113,19 +113,15 @@ impl HttpContext for Http {
                 // No valid configuration (Kong still runs a filter whose on_configure failed): strip the default
                 // prefix, then refuse.
                 match filter::on_request_headers(&Config::default(), &mut host, state) {
-                    Outcome::Replied => Outcome::Replied,
-                    Outcome::Continue => {
-                        host.log(Level::Error, "filter is not configured: refusing the request");
-                        let _ = host.send_local_reply(500, b"internal error\n");
-                        Outcome::Replied
-                    }
+                    Outcome::Continue => filter::refuse_unconfigured(&mut host),
+                    done => done,
                 }
             }
         };
         match outcome {
             Outcome::Continue => Action::Continue,
-            // A local reply is final: never Continue after it.
-            Outcome::Replied => Action::Pause,
+            // A local reply (or a closed stream) is final: never Continue after it.
+            Outcome::Replied | Outcome::Closed => Action::Pause,
         }
     }
 }
@@ -151,8 +147,12 @@ impl Host for ProxyHost {
         abi::replace_header(MapType::HttpRequestHeaders as u32, name, value)
     }
 
-    fn send_local_reply(&mut self, status: u32, body: &[u8]) -> Result<(), HostError> {
-        abi::send_local_response(status, body, &[("content-type", "text/plain")])
+    fn send_local_reply(&mut self, status: u32, details: &str, body: &[u8]) -> Result<(), HostError> {
+        abi::send_local_response(status, details, body, &[("content-type", "text/plain")])
+    }
+
+    fn close_stream(&mut self) -> Result<(), HostError> {
+        abi::close_http_request_stream()
     }
 
     fn now_unix(&self) -> Result<u64, HostError> {
@@ -183,6 +183,8 @@ mod abi {
 
     const OK: u32 = 0;
     const NOT_FOUND: u32 = 1;
+    /// proxy-wasm ABI 0.2.1 `StreamType::HttpRequest`.
+    const STREAM_TYPE_HTTP_REQUEST: u32 = 0;
 
     #[link(wasm_import_module = "env")]
     extern "C" {
@@ -211,6 +213,7 @@ mod abi {
             return_value_data: *mut *mut u8,
             return_value_size: *mut usize,
         ) -> u32;
+        fn proxy_close_stream(stream_type: u32) -> u32;
         fn proxy_send_local_response(
             status_code: u32,
             status_code_details_data: *const u8,
@@ -302,7 +305,17 @@ mod abi {
         })
     }
 
-    pub fn send_local_response(status_code: u32, body: &[u8], headers: &[(&str, &str)]) -> Result<(), HostError> {
+    pub fn close_http_request_stream() -> Result<(), HostError> {
+        // SAFETY: no pointers.
+        status(unsafe { proxy_close_stream(STREAM_TYPE_HTTP_REQUEST) })
+    }
+
+    pub fn send_local_response(
+        status_code: u32,
+        details: &str,
+        body: &[u8],
+        headers: &[(&str, &str)],
+    ) -> Result<(), HostError> {
         let mut map = Vec::new();
         let count = u32::try_from(headers.len()).map_err(|_| HostError(u32::MAX))?;
         map.extend_from_slice(&count.to_le_bytes());
@@ -317,7 +330,6 @@ mod abi {
             map.extend_from_slice(v.as_bytes());
             map.push(0);
         }
-        let details = "mtls_headers_rejected";
         // SAFETY: pointers and lengths of live slices; -1: not a gRPC reply.
         status(unsafe {
             proxy_send_local_response(

@@ -249,6 +249,7 @@ fn required_rejects_without_a_verified_certificate_after_stripping() {
         let reply = host.reply.clone().unwrap();
         assert_eq!(reply.status, 403, "{name}");
         assert_eq!(reply.body, b"client certificate required\n");
+        assert_eq!(reply.details, "mtls_headers_certificate_required", "{name}");
         assert!(owned(&host, &cfg).is_empty(), "{name}: {:?}", owned(&host, &cfg));
     }
     let mut host = forged(verified(Profile::Kong, &pki("alice.crt")));
@@ -362,9 +363,94 @@ fn xfcc_host(xfcc: &str, digest: &str) -> FakeHost {
     forged(
         FakeHost::new()
             .with_property(ENVOY_MTLS, vec![1])
+            .with_property(ENVOY_PEER_CERTIFICATE_VALID, vec![1])
             .with_property(ENVOY_SHA256_PEER_DIGEST, digest)
             .with_header("x-forwarded-client-cert", xfcc),
     )
+}
+
+/// What Envoy 1.36/1.37 answer for a presented certificate (measured: tests/e2e/test_host_probe.py): the digest,
+/// no `connection.peer_certificate_valid`, no `connection.peer_certificate`. 1.38 adds the PEM.
+fn envoy_136(cert: &str) -> FakeHost {
+    FakeHost::new()
+        .with_property(ENVOY_MTLS, vec![1])
+        .with_property(ENVOY_SHA256_PEER_DIGEST, golden(&format!("{cert}.sha256")).into_bytes())
+}
+
+fn envoy_138(cert: &str) -> FakeHost {
+    envoy_136(cert).with_property(ENVOY_PEER_CERTIFICATE, pki(&format!("{cert}.crt")))
+}
+
+#[test]
+fn envoy_without_peer_certificate_valid_verifies_nothing_unless_told() {
+    let with_verify = r#""headers":{"x-ssl-client-verify":"verify","x-ssl-cn":"subject.CN"}"#;
+    let cfg = config(&format!("{{{with_verify}}}"));
+    let mut state = State::new(4);
+    for _ in 0..2 {
+        let mut host = forged(envoy_138("alice"));
+        on_request_headers(&cfg, &mut host, &mut state);
+        assert_eq!(owned(&host, &cfg), pairs(&[("x-ssl-client-verify", "FAILED:verification status unavailable")]));
+    }
+    let required = config(&format!(r#"{{"mode":"required",{with_verify}}}"#));
+    let mut host = forged(envoy_138("alice"));
+    assert_eq!(run(&required, &mut host), Outcome::Replied);
+    assert_eq!(host.reply.as_ref().map(|r| r.status), Some(403));
+
+    // Opted in: the listener is said to refuse unverified certificates.
+    let trusting = config(&format!(r#"{{"assume_verified_by_listener":true,{with_verify}}}"#));
+    let mut trusting_state = State::new(4);
+    let mut host = forged(envoy_138("alice"));
+    on_request_headers(&trusting, &mut host, &mut trusting_state);
+    assert_eq!(
+        owned(&host, &trusting),
+        pairs(&[("x-ssl-client-verify", "SUCCESS"), ("x-ssl-cn", &golden("alice.cn"))])
+    );
+    // A host that says the chain failed still wins over the opt-in.
+    let mut failed = forged(envoy_with_digest("alice").with_property(ENVOY_PEER_CERTIFICATE_VALID, vec![0]));
+    on_request_headers(&trusting, &mut failed, &mut State::new(4));
+    assert_eq!(failed.header("x-ssl-cn"), None);
+
+    // Which way it went is logged once per VM (plugin state), not per request.
+    let logged = |h: &FakeHost| h.logs().iter().filter(|(_, m)| m.contains("peer_certificate_valid")).count();
+    let mut first = forged(envoy_138("alice"));
+    let mut second = forged(envoy_138("alice"));
+    let mut fresh = State::new(4);
+    on_request_headers(&cfg, &mut first, &mut fresh);
+    on_request_headers(&cfg, &mut second, &mut fresh);
+    assert_eq!((logged(&first), logged(&second)), (1, 0), "{:?}", first.logs());
+}
+
+#[test]
+fn cached_identity_needs_what_a_miss_needs() {
+    // Envoy 1.36 (no connection.peer_certificate): with `source: auto` the certificate comes from XFCC. Two
+    // listeners share the VM's cache; one sets XFCC, one does not. The second answers the same either way round.
+    let cfg = config(r#"{"assume_verified_by_listener":true,"headers":{"x-ssl-cn":"subject.CN"}}"#);
+    let digest = golden("alice.sha256");
+    let xfcc = format!(r#"Hash={digest};Cert="{}""#, url_encode(&pki("alice.crt")));
+    let with_xfcc = || forged(envoy_136("alice").with_header("x-forwarded-client-cert", xfcc.as_str()));
+    let without_xfcc = || forged(envoy_136("alice"));
+
+    let mut alone = without_xfcc();
+    run(&cfg, &mut alone);
+    assert_eq!(alone.header("x-ssl-cn"), None);
+
+    let mut state = State::new(4);
+    let mut a = with_xfcc();
+    on_request_headers(&cfg, &mut a, &mut state);
+    assert_eq!(a.header("x-ssl-cn"), Some(golden("alice.cn")));
+    let mut b = without_xfcc();
+    on_request_headers(&cfg, &mut b, &mut state);
+    assert_eq!(b.header("x-ssl-cn"), None, "a cache filled by another listener must not supply the identity");
+    let mut again = with_xfcc();
+    on_request_headers(&cfg, &mut again, &mut state);
+    assert_eq!(again.header("x-ssl-cn"), Some(golden("alice.cn")));
+
+    // Envoy 1.38 gives the PEM: no XFCC needed on either path.
+    let mut state = State::new(4);
+    for mut host in [forged(envoy_138("alice")), forged(envoy_138("alice"))] {
+        on_request_headers(&cfg, &mut host, &mut state);
+        assert_eq!(host.header("x-ssl-cn"), Some(golden("alice.cn")));
+    }
 }
 
 fn url_encode(s: &[u8]) -> String {
@@ -454,4 +540,123 @@ fn kong_refuses_owned_headers_it_cannot_remove() {
     assert_eq!(run(&baas(), &mut host), Outcome::Replied);
     let logs = host.log_text();
     assert!(logs.len() < 400 && logs.contains("(10006 bytes)"), "{logs}");
+}
+
+#[test]
+fn each_local_reply_names_its_reason() {
+    // Envoy logs these as %RESPONSE_CODE_DETAILS%: an operator tells a policy refusal from a host failure.
+    let cfg = baas();
+    let mut write_fails = forged(verified(Profile::Envoy, &pki("alice.crt")));
+    write_fails.fail_header_writes = Some(2);
+    let mut forged_on_kong = forged_always(verified(Profile::Kong, &pki("alice.crt")));
+    let mut non_utf8_name = verified(Profile::Envoy, &pki("alice.crt")).with_header(b"x-ssl-\xff".to_vec(), "x");
+    let mut no_host = FakeHost::new().with_failing_property(NGX_NGINX_VERSION, 10);
+    for (host, status, details) in [
+        (&mut write_fails, 500, "mtls_headers_strip_failed"),
+        (&mut forged_on_kong, 400, "mtls_headers_owned_header_from_client"),
+        (&mut non_utf8_name, 400, "mtls_headers_owned_header_name_not_utf8"),
+        (&mut no_host, 500, "mtls_headers_host_unknown"),
+    ] {
+        assert_eq!(run(&cfg, host), Outcome::Replied, "{details}");
+        let reply = host.reply.clone().unwrap();
+        assert_eq!((reply.status, reply.details.as_str()), (status, details));
+    }
+}
+
+#[test]
+fn a_reply_that_cannot_be_sent_closes_the_stream() {
+    let cfg = config(r#"{"mode":"required"}"#);
+    let mut host = forged(no_cert(Profile::Envoy));
+    host.fail_local_reply = Some(2);
+    assert_eq!(run(&cfg, &mut host), Outcome::Closed);
+    assert!(host.closed && host.reply.is_none());
+    assert!(host.log_text().contains("cannot send local reply"), "{}", host.log_text());
+}
+
+#[test]
+fn forged_header_logs_are_bounded() {
+    // A client chooses the names: 50 KB ones, by the hundred, must not become 50 KB of log per request.
+    let cfg = baas();
+    let long = format!("x-ssl-{}", "a".repeat(50_000));
+    let mut envoy = verified(Profile::Envoy, &pki("alice.crt")).with_header(long.as_str(), "x");
+    for i in 0..100 {
+        envoy = envoy.with_header(format!("x-ssl-forged-{i}"), "x");
+    }
+    run(&cfg, &mut envoy);
+    let log = envoy.log_text();
+    assert!(log.len() < 1_000, "{} bytes of log", log.len());
+    assert!(log.contains("and 93 more"), "{log}");
+    let mut kong = verified(Profile::Kong, &pki("alice.crt")).with_header(long.as_str(), "x");
+    run(&cfg, &mut kong);
+    assert!(kong.log_text().len() < 400, "{}", kong.log_text());
+}
+
+/// RFC 9110 section 5.5: every HTTP recipient strips a value's leading and trailing spaces and tabs, so a CN
+/// `" admin "` must not go out as it is (the application would see `admin`).
+#[test]
+fn values_keep_their_edge_spaces_through_http() {
+    let cfg = config(
+        r#"{"headers":{"x-ssl-dn":"subject_dn","x-ssl-issuer":"issuer_dn","x-ssl-dn-l":"subject_dn_legacy",
+            "x-ssl-issuer-l":"issuer_dn_legacy","x-ssl-cn":"subject.CN","x-ssl-o":"subject.O","x-ssl-ou":"subject.OU",
+            "x-ssl-verify":"verify"},"trusted_issuers":["CN=\\ admin\\ ,OU=\\09ops\\09,O=Example\\ "]}"#,
+    );
+    for profile in PROFILES {
+        let mut host = forged(verified(profile, &pki("spaces.crt")));
+        assert_eq!(run(&cfg, &mut host), Outcome::Continue);
+        // OpenSSL ends both DN forms in a space: `CN=\ admin\ ,OU=\09ops\09,O=Example\ ` and
+        // `/O=Example /OU=\x09ops\x09/CN= admin `.
+        assert_eq!(
+            owned(&host, &cfg),
+            pairs(&[
+                ("x-ssl-dn", "CN=\\ admin\\ ,OU=\\09ops\\09,O=Example\\20"),
+                ("x-ssl-issuer", "CN=\\ admin\\ ,OU=\\09ops\\09,O=Example\\20"),
+                ("x-ssl-dn-l", "/O=Example /OU=\\x09ops\\x09/CN= admin\\x20"),
+                ("x-ssl-issuer-l", "/O=Example /OU=\\x09ops\\x09/CN= admin\\x20"),
+                ("x-ssl-cn", "\\20admin\\20"),
+                ("x-ssl-o", "Example\\20"),
+                ("x-ssl-ou", "\\09ops\\09"),
+                // trusted_issuers in OpenSSL's spelling matches the issuer.
+                ("x-ssl-verify", "SUCCESS"),
+            ]),
+            "{profile:?}"
+        );
+    }
+    let hex_spelling =
+        r#"{"headers":{"x-ssl-verify":"verify"},"trusted_issuers":["CN=\\ admin\\ ,OU=\\09ops\\09,O=Example\\20"]}"#;
+    let mut host = forged(verified(Profile::Envoy, &pki("spaces.crt")));
+    run(&config(hex_spelling), &mut host);
+    assert_eq!(host.header("x-ssl-verify").as_deref(), Some("SUCCESS"));
+}
+
+/// SAN lists: each value percent-encoded for `%`, `,`, space and every byte outside visible ASCII, then joined with
+/// `,`, so a reader splits on `,` and percent-decodes each element. The DNS SAN `café.example` (UTF-8, not IA5) no
+/// longer makes the certificate unreadable.
+#[test]
+fn san_lists_split_only_where_the_certificate_has_two_sans() {
+    let cfg = config(
+        r#"{"headers":{"x-ssl-dns":"san_dns","x-ssl-uri":"san_uri","x-ssl-email":"san_email","x-ssl-ip":"san_ip",
+            "x-ssl-spiffe":"spiffe_id","x-ssl-cn":"subject.CN","x-ssl-verify":"verify"}}"#,
+    );
+    for profile in PROFILES {
+        let mut host = forged(verified(profile, &pki("sans.crt")));
+        assert_eq!(run(&cfg, &mut host), Outcome::Continue);
+        assert_eq!(
+            owned(&host, &cfg),
+            pairs(&[
+                ("x-ssl-dns", "caf%C3%A9.example,ok.example"),
+                // One URI SAN with a comma, not a second (SPIFFE) SAN; `%41` in the certificate is `%2541`.
+                (
+                    "x-ssl-uri",
+                    "https://ok.example/p%2Cspiffe://example.org/ns/prod/sa/admin,https://ok.example/a%20b%2541"
+                ),
+                ("x-ssl-email", "\"a%2Cb\"@example.com,jos%C3%A9@example.com"),
+                // OpenSSL prints 0:0:0:0:0:0:0:1 and 0:0:0:0:0:FFFF:C000:201.
+                ("x-ssl-ip", "192.0.2.1,::1,::ffff:192.0.2.1"),
+                ("x-ssl-cn", "sans"),
+                ("x-ssl-verify", "SUCCESS"),
+            ]),
+            "{profile:?}"
+        );
+        assert!(host.logs().iter().all(|(_, line)| !line.contains("no identity")), "{:?}", host.logs());
+    }
 }

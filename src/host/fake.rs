@@ -9,6 +9,7 @@ use super::{HeaderList, Headers, Host, HostError, Level};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalReply {
     pub status: u32,
+    pub details: String,
     pub body: Vec<u8>,
 }
 
@@ -22,6 +23,10 @@ pub struct FakeHost {
     logs: RefCell<Vec<(Level, String)>>,
     /// Makes header writes fail with this status, to test fail-closed paths.
     pub fail_header_writes: Option<u32>,
+    /// Makes local replies fail with this status.
+    pub fail_local_reply: Option<u32>,
+    /// The filter closed the stream.
+    pub closed: bool,
 }
 
 impl FakeHost {
@@ -103,8 +108,16 @@ impl Host for FakeHost {
         Ok(())
     }
 
-    fn send_local_reply(&mut self, status: u32, body: &[u8]) -> Result<(), HostError> {
-        self.reply = Some(LocalReply { status, body: body.to_vec() });
+    fn send_local_reply(&mut self, status: u32, details: &str, body: &[u8]) -> Result<(), HostError> {
+        if let Some(s) = self.fail_local_reply {
+            return Err(HostError(s));
+        }
+        self.reply = Some(LocalReply { status, details: details.to_string(), body: body.to_vec() });
+        Ok(())
+    }
+
+    fn close_stream(&mut self) -> Result<(), HostError> {
+        self.closed = true;
         Ok(())
     }
 

@@ -105,7 +105,10 @@ pub trait Host {
     fn remove_request_header(&mut self, name: &str) -> Result<(), HostError>;
     /// Sets the header to exactly this one value.
     fn set_request_header(&mut self, name: &str, value: &[u8]) -> Result<(), HostError>;
-    fn send_local_reply(&mut self, status: u32, body: &[u8]) -> Result<(), HostError>;
+    /// `details`: why, for the host's logs (Envoy's `%RESPONSE_CODE_DETAILS%`).
+    fn send_local_reply(&mut self, status: u32, details: &str, body: &[u8]) -> Result<(), HostError>;
+    /// Ends the HTTP stream without a reply (`proxy_close_stream`).
+    fn close_stream(&mut self) -> Result<(), HostError>;
     /// Seconds since the Unix epoch, from the host clock.
     fn now_unix(&self) -> Result<u64, HostError>;
     fn log(&self, level: Level, message: &str);
@@ -157,22 +160,40 @@ pub struct PeerMemo {
     /// keep-alive connection's next request compares bytes instead of decoding and hashing.
     last_pem: Vec<u8>,
     last_sha256: [u8; 32],
+    /// Envoy: whether `connection.peer_certificate` answered (absent before 1.38), once a certificate was read.
+    envoy_peer_certificate: Option<bool>,
+    /// Envoy: which way verification is judged has been logged (once per VM).
+    verification_logged: bool,
 }
 
 impl PeerCert {
     /// The certificate's DER, whose SHA-256 is `self.sha256` (checked when read here). `headers` as for `read_peer`.
-    pub fn der(self, host: &dyn Host, headers: &Headers) -> Result<Vec<u8>, PeerError> {
+    pub fn der(self, host: &dyn Host, headers: &Headers, memo: &mut PeerMemo) -> Result<Vec<u8>, PeerError> {
         if let Some(der) = self.der {
             return Ok(der);
         }
         if let Some(pem) = self.pem {
             return pem_to_der(&pem).map_err(PeerError::Cert);
         }
-        let der = envoy_peer_der(self.source, host, headers)?;
+        let der = envoy_peer_der(self.source, host, headers, memo)?;
         if <[u8; 32]>::from(Sha256::digest(&der)) != self.sha256 {
             return Err(PeerError::Inconsistent("the peer certificate does not match the connection's digest"));
         }
         Ok(der)
+    }
+
+    /// On an identity cache hit: what a miss would have required of this request, so the answer never depends on
+    /// which listener of the VM saw the certificate first. Where Envoy's certificate comes from XFCC (`source:
+    /// xfcc`, or `auto` on an Envoy without `connection.peer_certificate`), this request's own XFCC must carry it.
+    pub fn confirm(&self, host: &dyn Host, headers: &Headers, memo: &PeerMemo) -> Result<(), PeerError> {
+        let from_xfcc = self.der.is_none()
+            && self.pem.is_none()
+            && (self.source == Source::Xfcc
+                || (self.source == Source::Auto && memo.envoy_peer_certificate != Some(true)));
+        if from_xfcc {
+            xfcc_cert(host, headers)?;
+        }
+        Ok(())
     }
 
     fn with_der(der: Vec<u8>) -> PeerCert {
@@ -259,9 +280,9 @@ pub fn read_peer(
 ) -> Result<Peer, PeerError> {
     match kind {
         HostKind::Kong => read_ngx(host, memo),
-        HostKind::Envoy => read_envoy(cfg.source, host, headers).map(|(peer, _)| peer),
+        HostKind::Envoy => read_envoy(cfg, host, headers, memo).map(|(peer, _)| peer),
         HostKind::Auto => {
-            let (peer, envoy) = read_envoy(cfg.source, host, headers)?;
+            let (peer, envoy) = read_envoy(cfg, host, headers, memo)?;
             if envoy {
                 memo.detected = Some(HostKind::Envoy);
             }
@@ -302,7 +323,13 @@ fn read_ngx_with(host: &dyn Host, verify: &[u8], memo: &mut PeerMemo) -> Result<
 }
 
 /// Also says whether an Envoy-only property answered (the host is then known to be Envoy).
-fn read_envoy(source: Source, host: &dyn Host, headers: &Headers) -> Result<(Peer, bool), PeerError> {
+fn read_envoy(
+    cfg: &Config,
+    host: &dyn Host,
+    headers: &Headers,
+    memo: &mut PeerMemo,
+) -> Result<(Peer, bool), PeerError> {
+    let source = cfg.source;
     // The connection's digest names the certificate and says one was presented: with it, the PEM is read only on
     // a cache miss (PeerCert::der, which checks it against the digest). One read instead of two on the hot path.
     let digest = match source {
@@ -317,11 +344,29 @@ fn read_envoy(source: Source, host: &dyn Host, headers: &Headers) -> Result<(Pee
         }
     }
     // `connection.peer_certificate_valid` (Envoy 1.39+) is the only per-request sign of a chain that failed
-    // verification on an ACCEPT_UNTRUSTED listener. Older Envoy: only verified certificates finish the handshake
-    // unless ACCEPT_UNTRUSTED is set (README: do not combine it with an older Envoy).
-    if let Some(valid) = prop(host, ENVOY_PEER_CERTIFICATE_VALID)? {
-        if !envoy_bool(&valid)? {
-            return Ok((Peer::Unverified("certificate verification failed".to_string()), true));
+    // verification on an ACCEPT_UNTRUSTED listener. Without it (1.36-1.38) a presented certificate may be one
+    // nobody verified: it counts as verified only when the operator says the listener refuses unverified ones.
+    match prop(host, ENVOY_PEER_CERTIFICATE_VALID)? {
+        Some(valid) => {
+            log_verification_once(host, memo, "connection.peer_certificate_valid, read per request");
+            if !envoy_bool(&valid)? {
+                return Ok((Peer::Unverified("certificate verification failed".to_string()), true));
+            }
+        }
+        None if cfg.assume_verified_by_listener => log_verification_once(
+            host,
+            memo,
+            "no connection.peer_certificate_valid (Envoy before 1.39): every presented certificate counts as \
+             verified (assume_verified_by_listener)",
+        ),
+        None => {
+            log_verification_once(
+                host,
+                memo,
+                "no connection.peer_certificate_valid (Envoy before 1.39): no certificate counts as verified \
+                 unless assume_verified_by_listener is set (README: Envoy before 1.39)",
+            );
+            return Ok((Peer::Unverified(UNKNOWN_VERIFICATION.to_string()), true));
         }
     }
     if let Some(digest) = digest {
@@ -329,16 +374,33 @@ fn read_envoy(source: Source, host: &dyn Host, headers: &Headers) -> Result<(Pee
             .ok_or(PeerError::Inconsistent("connection.sha256_peer_certificate_digest is not 64 hex digits"))?;
         return Ok((Peer::Verified(PeerCert { sha256, der: None, pem: None, source }), true));
     }
-    Ok((Peer::Verified(PeerCert::with_der(envoy_peer_der(source, host, headers)?)), true))
+    Ok((Peer::Verified(PeerCert::with_der(envoy_peer_der(source, host, headers, memo)?)), true))
+}
+
+/// The `FAILED:` reason on an Envoy that cannot say whether the certificate was verified.
+pub const UNKNOWN_VERIFICATION: &str = "verification status unavailable";
+
+fn log_verification_once(host: &dyn Host, memo: &mut PeerMemo, how: &str) {
+    if !memo.verification_logged {
+        memo.verification_logged = true;
+        host.log(Level::Info, &format!("client certificate verification: {how}"));
+    }
 }
 
 /// The presented certificate's DER on Envoy: `connection.peer_certificate`, or XFCC's `Cert=` (source `xfcc`, or
 /// `auto` on an Envoy without that property).
-fn envoy_peer_der(source: Source, host: &dyn Host, headers: &Headers) -> Result<Vec<u8>, PeerError> {
+fn envoy_peer_der(
+    source: Source,
+    host: &dyn Host,
+    headers: &Headers,
+    memo: &mut PeerMemo,
+) -> Result<Vec<u8>, PeerError> {
     if source == Source::Xfcc {
         return xfcc_cert(host, headers);
     }
-    match prop(host, ENVOY_PEER_CERTIFICATE)? {
+    let pem = prop(host, ENVOY_PEER_CERTIFICATE)?;
+    memo.envoy_peer_certificate = Some(pem.is_some());
+    match pem {
         // Envoy 1.40 gives plain PEM (its docs say URL-encoded; accept both).
         Some(pem) => property_pem_to_der(&pem),
         None if source == Source::Auto => xfcc_cert(host, headers),

@@ -96,7 +96,8 @@ class EnvoyPool:
         )
         path = harness.write_config(config, self.workdir / f"envoy-{self.count}.json")
         envoy = harness.Envoy(
-            path, self.workdir, token=params.token_env, component_log_level=params.component_log_level
+            path, self.workdir, token=params.token_env, component_log_level=params.component_log_level,
+            binary=harness.envoy_binary(params.version),
         ).start()
         self.live[params] = envoy
         self.last = envoy

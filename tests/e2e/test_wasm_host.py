@@ -139,3 +139,16 @@ def test_invalid_config_refused(case, profile, host, wasm, certs):
 def test_valid_config_accepted(case, profile, host, wasm, certs):
     out = host.run(wh.scenario(wasm, profile, config_text(case), wh.connection(certs, "alice"), [], case.get("env")))
     assert out["configured"], out["logs"]
+
+
+def test_a_reply_that_cannot_be_sent_closes_the_stream(host, wasm, certs):
+    """Envoy: the stream is reset (proxy_close_stream), never forwarded and never left paused. ngx_wasm_module
+    9136e463 does not implement proxy_close_stream: the call traps the filter (kong/README.md)."""
+    config = json.dumps({**BAAS, "mode": "required"})
+    out = host.run(wh.scenario(wasm, "envoy", config, wh.connection(certs, None), [("/", False, FORGED_XSSL)],
+                               fail_local_reply=True))
+    (result,) = wh.results(out)
+    assert result.closed and not result.forwarded and result.reply is None, result
+    with pytest.raises(RuntimeError, match="function not yet implemented"):
+        host.run(wh.scenario(wasm, "kong", config, wh.connection(certs, None), [("/", False, [])],
+                             fail_local_reply=True))

@@ -102,6 +102,7 @@ class Result:
     headers: list  # what the upstream receives: (lower-case name, latin-1 value)
     reply: Optional[dict]
     logs: list
+    closed: bool = False  # the filter closed the stream: the client sees a reset
 
     @property
     def status(self) -> int:
@@ -126,7 +127,7 @@ def kong_pre_function(headers: list) -> list:
 
 
 def scenario(wasm: Path, host: str, config: str, conn: dict, requests: list, env: Optional[dict] = None,
-             pre_function: bool = True) -> dict:
+             pre_function: bool = True, fail_local_reply: bool = False) -> dict:
     if host == "kong" and pre_function:
         requests = [(path, h2, kong_pre_function(headers)) for path, h2, headers in requests]
     return {
@@ -134,6 +135,7 @@ def scenario(wasm: Path, host: str, config: str, conn: dict, requests: list, env
         "profile": host,
         "config": config,
         "env": env or {},
+        "fail_local_reply": fail_local_reply,
         "connection": conn,
         "requests": [
             {"path": path, "h2": h2, "headers": [[latin1(n), latin1(v)] for n, v in headers]}
@@ -149,6 +151,7 @@ def results(out: dict) -> list[Result]:
             headers=[(n.lower(), v) for n, v in x["headers"] if not n.startswith(":")],
             reply=x["reply"],
             logs=x["logs"],
+            closed=x["closed"],
         )
         for x in out["exchanges"]
     ]

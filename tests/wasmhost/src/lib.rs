@@ -30,6 +30,7 @@ const BUFFER_VM_CONFIGURATION: i32 = 6;
 const BUFFER_PLUGIN_CONFIGURATION: i32 = 7;
 const MAP_REQUEST_HEADERS: i32 = 0;
 const MAP_RESPONSE_HEADERS: i32 = 2;
+const STREAM_HTTP_REQUEST: i32 = 0;
 
 const ROOT_CONTEXT_ID: i32 = 1;
 
@@ -158,12 +159,14 @@ pub struct Exchange {
     pub logs: Vec<LogLine>,
     /// What the host logged during this request.
     pub host_logs: Vec<String>,
+    /// The filter closed the stream (`proxy_close_stream`): the client gets a reset, the upstream nothing.
+    pub closed: bool,
 }
 
 impl Exchange {
     /// The request went on to the upstream.
     pub fn forwarded(&self) -> bool {
-        self.reply.is_none() && self.action == Some(Action::Continue)
+        self.reply.is_none() && !self.closed && self.action == Some(Action::Continue)
     }
 
     /// Every value of a header, names matched case-insensitively.
@@ -188,6 +191,8 @@ pub struct Options {
     pub env: Vec<(String, String)>,
     /// The host clock, seconds since the Unix epoch.
     pub now_unix: u64,
+    /// `proxy_send_local_response` fails (as Envoy's does once a response has started), to test what follows.
+    pub fail_local_reply: bool,
 }
 
 impl Options {
@@ -198,6 +203,7 @@ impl Options {
             vm_config: Vec::new(),
             env: Vec::new(),
             now_unix: 1_800_000_000,
+            fail_local_reply: false,
         }
     }
 }
@@ -262,6 +268,8 @@ impl Filter {
             host_logs: Vec::new(),
             response_headers: Vec::new(),
             reply: None,
+            closed: false,
+            fail_local_reply: options.fail_local_reply,
             logs: Vec::new(),
             root_property_reads: Vec::new(),
         };
@@ -343,6 +351,7 @@ impl Plugin {
                 }),
                 logs: Vec::new(),
                 host_logs: Vec::new(),
+                closed: false,
             });
         }
         let host_log_start = self.store.data().host_logs.len();
@@ -356,6 +365,7 @@ impl Plugin {
             s.hidden_request_headers = Vec::new();
             s.response_headers = Vec::new();
             s.reply = None;
+            s.closed = false;
             s.context = id;
         }
         // ngx_wasm_module passes end_of_stream = false in header callbacks; Envoy passes true for a request
@@ -388,6 +398,7 @@ impl Plugin {
             reply: s.reply.take(),
             logs: s.logs[log_start..].to_vec(),
             host_logs: s.host_logs[host_log_start..].to_vec(),
+            closed: s.closed,
         })
     }
 }
@@ -461,6 +472,8 @@ struct State {
     hidden_request_headers: HeaderList,
     response_headers: HeaderList,
     reply: Option<LocalReply>,
+    closed: bool,
+    fail_local_reply: bool,
     logs: Vec<LogLine>,
     /// What the host itself logged (ngx_wasm_module: `NYI - "<path>" property` at alert level).
     host_logs: Vec<String>,
@@ -836,10 +849,27 @@ fn define_proxy_wasm(linker: &mut Linker<State>) -> wasmtime::Result<()> {
             if s.context == ROOT_CONTEXT_ID {
                 return Ok(BAD_ARGUMENT);
             }
+            if s.fail_local_reply {
+                return Ok(BAD_ARGUMENT);
+            }
             s.reply = Some(LocalReply { status: status as u32, body, headers, details });
             Ok(OK)
         },
     )?;
+    linker.func_wrap("env", "proxy_close_stream", |mut c: Caller<'_, State>, stream_type: i32| {
+        let s = c.data_mut();
+        match s.profile {
+            // Envoy resets the HTTP request stream (context.cc closeStream).
+            Profile::Envoy if stream_type == STREAM_HTTP_REQUEST && s.context != ROOT_CONTEXT_ID => {
+                s.closed = true;
+                Ok(OK)
+            }
+            Profile::Envoy => Ok(BAD_ARGUMENT),
+            // ngx_wasm_module 9136e463 declares it with its `nop` host function (ngx_proxy_wasm_host.c), which
+            // returns NGX_WAVM_NYI: a trap, "host trap (function not yet implemented)" (ngx_wavm_host.c).
+            Profile::Kong => Err(wasmtime::Error::msg("host trap (function not yet implemented): proxy_close_stream")),
+        }
+    })?;
     Ok(())
 }
 

@@ -65,10 +65,12 @@ fn exchange(x: &Exchange) -> Value {
         "reply": x.reply.as_ref().map(|r| json!({
             "status": r.status,
             "body": latin1(&r.body),
+            "details": r.details,
             "headers": r.headers.iter().map(|(n, v)| json!([latin1(n), latin1(v)])).collect::<Vec<_>>(),
         })),
         "logs": logs(&x.logs),
         "host_logs": x.host_logs,
+        "closed": x.closed,
     })
 }
 
@@ -85,6 +87,7 @@ fn run(filters: &mut HashMap<PathBuf, Filter>, input: &Value) -> Result<Value, S
     if let Some(env) = input.get("env").and_then(Value::as_object) {
         options.env = env.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect();
     }
+    options.fail_local_reply = input.get("fail_local_reply").and_then(Value::as_bool).unwrap_or(false);
     if let Some(now) = input.get("now").and_then(Value::as_u64) {
         options.now_unix = now;
     }

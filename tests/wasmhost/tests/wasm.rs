@@ -302,9 +302,12 @@ impl Host for NativeHost<'_> {
         self.headers.push((name.as_bytes().to_vec(), value.to_vec()));
         Ok(())
     }
-    fn send_local_reply(&mut self, status: u32, body: &[u8]) -> Result<(), HostError> {
+    fn send_local_reply(&mut self, status: u32, _details: &str, body: &[u8]) -> Result<(), HostError> {
         self.reply = Some((status, body.to_vec()));
         Ok(())
+    }
+    fn close_stream(&mut self) -> Result<(), HostError> {
+        Err(HostError(2))
     }
     fn now_unix(&self) -> Result<u64, HostError> {
         Ok(1_800_000_000)
