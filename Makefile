@@ -94,9 +94,9 @@ kong-files: build
 	@test -f kong/certs/ca.crt || scripts/gen-certs.sh kong/certs
 	@ls -l kong/filters kong/certs
 
-# Rewrites kong/mtls_headers.meta.json from the parser's tables (src/config.rs json_schema); a test keeps it current.
+# Rewrites kong/mtls_headers.meta.json from the parser's tables (src/core/config.rs json_schema); a test keeps it current.
 kong-schema:
-	MTLS_HEADERS_WRITE_SCHEMA=1 cargo test --lib kong_meta_json_is_current
+	MTLS_HEADERS_WRITE_SCHEMA=1 cargo test -p mtls-headers-core --lib kong_meta_json_is_current
 
 clean:
 	cargo clean

@@ -4,14 +4,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use mtls_headers::cache::CAPACITY;
-use mtls_headers::config::Config;
-use mtls_headers::filter::{on_request_headers, Outcome, State};
-use mtls_headers::host::fake::FakeHost;
-use mtls_headers::host::{
+use mtls_headers::adapter::{on_request_headers, Outcome, State};
+use mtls_headers::catalog::{
     ENVOY_MTLS, ENVOY_PEER_CERTIFICATE, ENVOY_PEER_CERTIFICATE_VALID, ENVOY_SHA256_PEER_DIGEST,
     NGX_SSL_CLIENT_RAW_CERT, NGX_SSL_CLIENT_VERIFY,
 };
+use mtls_headers::fake::FakeHost;
+use mtls_headers_core::cache::CAPACITY;
+use mtls_headers_core::config::Config;
 
 fn pki(name: &str) -> Vec<u8> {
     std::fs::read(format!("{}/tests/fixtures/pki/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()

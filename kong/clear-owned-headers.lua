@@ -2,7 +2,7 @@
 -- ngx_wasm_module cannot remove a request header (it hides it from the filter, and nginx still forwards it), so
 -- the filter refuses any request that still carries one with 400 (kong/README.md). This runs first (Kong's
 -- pre-function plugin, access phase) and deletes them from nginx's header list, which does reach the upstream.
--- Ownership as the filter reads it (src/config.rs `Config::owns`): any case, `_` read as `-`, every duplicate.
+-- Ownership as the filter reads it (src/core/config.rs `Config::owns`): any case, `_` read as `-`, every duplicate.
 -- Keep `prefixes` and `names` in step with the filter configuration: its `strip_prefixes` (default "x-ssl") and
 -- every header name it maps outside them.
 local prefixes = { "x-ssl" }

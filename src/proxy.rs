@@ -5,15 +5,15 @@
 //! few host calls the filter makes are declared here with `u32` statuses and never panic. The SDK still provides
 //! the context dispatch (`proxy_on_*` exports) and the allocator the host writes results into.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::rc::Rc;
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
 
-use crate::cache;
-use crate::config::Config;
-use crate::filter::{self, Outcome, State};
+use mtls_headers_core::config::Config;
+
+use crate::adapter::{self, Outcome, State};
 use crate::host::{Headers, Host, HostError, Level};
 
 proxy_wasm::main! {{
@@ -26,12 +26,12 @@ struct Root {
     context_id: u32,
     config: Option<Rc<Config>>,
     /// Identities by certificate SHA-256, for this plugin's configuration; shared by its HTTP contexts (one
-    /// thread per VM).
-    state: Rc<RefCell<State>>,
+    /// thread per VM, one request at a time).
+    state: Rc<Cell<State>>,
 }
 
-fn new_state() -> Rc<RefCell<State>> {
-    Rc::new(RefCell::new(State::new(cache::CAPACITY)))
+fn new_state() -> Rc<Cell<State>> {
+    Rc::new(Cell::new(State::default()))
 }
 
 impl Context for Root {}
@@ -46,11 +46,7 @@ impl RootContext for Root {
         let raw = match abi::get_buffer(BufferType::PluginConfiguration as u32) {
             Ok(raw) => raw.unwrap_or_default(),
             Err(e) => {
-                log_line(
-                    self.context_id,
-                    Level::Error,
-                    &format!("cannot read the plugin configuration (status {})", e.0),
-                );
+                log_line(self.context_id, Level::Error, &format!("cannot read the plugin configuration ({e})"));
                 return false;
             }
         };
@@ -89,7 +85,7 @@ impl RootContext for Root {
 struct Http {
     context_id: u32,
     config: Option<Rc<Config>>,
-    state: Rc<RefCell<State>>,
+    state: Rc<Cell<State>>,
 }
 
 impl Context for Http {}
@@ -97,27 +93,20 @@ impl Context for Http {}
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let mut host = ProxyHost { context_id: self.context_id };
-        // Never borrowed twice (one request runs at a time in a VM); if it were, a private empty state is correct.
-        let mut spare;
-        let mut shared = self.state.try_borrow_mut();
-        let state: &mut State = match shared.as_deref_mut() {
-            Ok(s) => s,
-            Err(_) => {
-                spare = State::new(0);
-                &mut spare
-            }
-        };
+        // Taken for the request and put back after it: a VM runs one request at a time, and no borrow can fail.
+        let mut state = self.state.take();
         let outcome = match &self.config {
-            Some(cfg) => filter::on_request_headers(cfg, &mut host, state),
+            Some(cfg) => adapter::on_request_headers(cfg, &mut host, &mut state),
             None => {
                 // No valid configuration (Kong still runs a filter whose on_configure failed): strip the default
                 // prefix, then refuse.
-                match filter::on_request_headers(&Config::default(), &mut host, state) {
-                    Outcome::Continue => filter::refuse_unconfigured(&mut host),
+                match adapter::on_request_headers(&Config::default(), &mut host, &mut state) {
+                    Outcome::Continue => adapter::refuse_unconfigured(&mut host),
                     done => done,
                 }
             }
         };
+        self.state.set(state);
         match outcome {
             Outcome::Continue => Action::Continue,
             // A local reply (or a closed stream) is final: never Continue after it.
@@ -131,15 +120,15 @@ struct ProxyHost {
 }
 
 impl Host for ProxyHost {
-    fn property(&self, path: &[&str]) -> Result<Option<Vec<u8>>, HostError> {
-        abi::get_property(path)
+    fn property(&self, name: &str) -> Result<Option<Vec<u8>>, HostError> {
+        abi::get_property(name)
     }
 
     fn request_headers(&self) -> Result<Headers, HostError> {
         abi::get_header_map_pairs(MapType::HttpRequestHeaders as u32)
     }
 
-    fn remove_request_header(&mut self, name: &str) -> Result<(), HostError> {
+    fn remove_request_header(&mut self, name: &[u8]) -> Result<(), HostError> {
         abi::remove_header(MapType::HttpRequestHeaders as u32, name)
     }
 
@@ -179,7 +168,7 @@ fn log_line(context_id: u32, level: Level, message: &str) {
 mod abi {
     use core::ptr::null_mut;
 
-    use crate::host::{Headers, HostError};
+    use crate::host::{encode_map, Headers, HostError};
 
     const OK: u32 = 0;
     const NOT_FOUND: u32 = 1;
@@ -240,7 +229,7 @@ mod abi {
         if code == OK {
             Ok(())
         } else {
-            Err(HostError(code))
+            Err(HostError::Status(code))
         }
     }
 
@@ -262,27 +251,22 @@ mod abi {
         match unsafe { proxy_get_buffer_bytes(buffer_type, 0, usize::MAX, &mut data, &mut size) } {
             OK => Ok(Some(take(data, size))),
             NOT_FOUND => Ok(None),
-            code => Err(HostError(code)),
+            code => Err(HostError::Status(code)),
         }
     }
 
-    pub fn get_property(path: &[&str]) -> Result<Option<Vec<u8>>, HostError> {
-        // Segments separated by NUL, with none after the last (what the proxy-wasm Rust SDK sends). ngx_wasm_module
-        // turns every NUL into a dot, so a trailing one names another variable (`ngx.ssl_client_verify.`).
-        let mut serialized = Vec::with_capacity(path.iter().map(|p| p.len() + 1).sum());
-        for (i, segment) in path.iter().enumerate() {
-            if i > 0 {
-                serialized.push(0);
-            }
-            serialized.extend_from_slice(segment.as_bytes());
-        }
+    pub fn get_property(name: &str) -> Result<Option<Vec<u8>>, HostError> {
+        // The dotted name's segments separated by NUL, with none after the last (what the proxy-wasm Rust SDK
+        // sends). ngx_wasm_module turns every NUL into a dot, so a trailing one names another variable
+        // (`ngx.ssl_client_verify.`).
+        let serialized: Vec<u8> = name.bytes().map(|b| if b == b'.' { 0 } else { b }).collect();
         let (mut data, mut size) = (null_mut(), 0usize);
         // SAFETY: valid input slice and out-pointers.
         match unsafe { proxy_get_property(serialized.as_ptr(), serialized.len(), &mut data, &mut size) } {
             OK if data.is_null() => Ok(None),
             OK => Ok(Some(take(data, size))),
             NOT_FOUND => Ok(None),
-            code => Err(HostError(code)),
+            code => Err(HostError::Status(code)),
         }
     }
 
@@ -290,11 +274,11 @@ mod abi {
         let (mut data, mut size) = (null_mut(), 0usize);
         // SAFETY: valid out-pointers.
         status(unsafe { proxy_get_header_map_pairs(map_type, &mut data, &mut size) })?;
-        Headers::from_map_bytes(take(data, size)).ok_or(HostError(u32::MAX))
+        Headers::from_map_bytes(take(data, size)).ok_or(HostError::Malformed("header map"))
     }
 
-    pub fn remove_header(map_type: u32, name: &str) -> Result<(), HostError> {
-        // SAFETY: pointer and length of a live str.
+    pub fn remove_header(map_type: u32, name: &[u8]) -> Result<(), HostError> {
+        // SAFETY: pointer and length of a live slice.
         status(unsafe { proxy_remove_header_map_value(map_type, name.as_ptr(), name.len()) })
     }
 
@@ -316,20 +300,7 @@ mod abi {
         body: &[u8],
         headers: &[(&str, &str)],
     ) -> Result<(), HostError> {
-        let mut map = Vec::new();
-        let count = u32::try_from(headers.len()).map_err(|_| HostError(u32::MAX))?;
-        map.extend_from_slice(&count.to_le_bytes());
-        for (k, v) in headers {
-            for len in [k.len(), v.len()] {
-                map.extend_from_slice(&u32::try_from(len).map_err(|_| HostError(u32::MAX))?.to_le_bytes());
-            }
-        }
-        for (k, v) in headers {
-            map.extend_from_slice(k.as_bytes());
-            map.push(0);
-            map.extend_from_slice(v.as_bytes());
-            map.push(0);
-        }
+        let map = encode_map(headers).ok_or(HostError::Malformed("local reply headers"))?;
         // SAFETY: pointers and lengths of live slices; -1: not a gRPC reply.
         status(unsafe {
             proxy_send_local_response(

@@ -4,14 +4,13 @@
 // The whole file is test code: helpers outside `#[test]` functions fail loudly too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use mtls_headers::config::{Config, HostKind};
-use mtls_headers::filter::{on_request_headers, Outcome, State};
-use mtls_headers::host::fake::FakeHost;
-use mtls_headers::host::Host;
-use mtls_headers::host::{
+use mtls_headers::adapter::{on_request_headers, Outcome, State};
+use mtls_headers::catalog::{
     ENVOY_MTLS, ENVOY_PEER_CERTIFICATE, ENVOY_PEER_CERTIFICATE_VALID, ENVOY_SHA256_PEER_DIGEST, NGX_NGINX_VERSION,
     NGX_SSL_CLIENT_RAW_CERT, NGX_SSL_CLIENT_VERIFY,
 };
+use mtls_headers::fake::FakeHost;
+use mtls_headers_core::config::{Config, HostKind};
 
 const TOKEN: &str = "t0ken-value";
 
@@ -37,7 +36,7 @@ fn baas() -> Config {
 /// as Kong's pre-function plugin leaves it (kong/kong.yml), with no owned header, and the host is told apart by
 /// `ngx.nginx_version`.
 fn forged(host: FakeHost) -> FakeHost {
-    if host.property(NGX_NGINX_VERSION).unwrap().is_some() {
+    if NGX_NGINX_VERSION.read(&host).unwrap().is_some() {
         return host.with_header(":path", "/").with_header("x-latin1", b"caf\xe9".to_vec());
     }
     forged_always(host)
@@ -119,7 +118,7 @@ const PROFILES: [Profile; 2] = [Profile::Envoy, Profile::Kong];
 
 /// One request on a fresh plugin (empty cache).
 fn run(cfg: &Config, host: &mut FakeHost) -> Outcome {
-    on_request_headers(cfg, host, &mut State::new(mtls_headers::cache::CAPACITY))
+    on_request_headers(cfg, host, &mut State::new(mtls_headers_core::cache::CAPACITY))
 }
 
 /// Envoy 1.40 with the connection's SHA-256 digest, as it really answers: the filter keys its cache on it.
@@ -136,7 +135,7 @@ fn cache_hit_skips_the_certificate_but_not_verification_or_the_clock() {
     let mut state = State::new(4);
     let mut first = forged(envoy_with_digest("alice"));
     assert_eq!(on_request_headers(&cfg, &mut first, &mut state), Outcome::Continue);
-    assert_eq!(state.cache.len(), 1);
+    assert_eq!(state.cached(), 1);
     let want = owned(&first, &cfg);
     assert!(want.contains(&("x-ssl-client-verify".to_string(), "SUCCESS".to_string())));
 
@@ -174,7 +173,7 @@ fn digest_that_does_not_match_the_certificate_fails_closed() {
     );
     assert_eq!(on_request_headers(&cfg, &mut host, &mut state), Outcome::Continue);
     assert_eq!(owned(&host, &cfg), vec![]);
-    assert!(state.cache.is_empty());
+    assert!((state.cached() == 0));
     assert!(host.logs().iter().any(|(_, m)| m.contains("does not match")), "{:?}", host.logs());
     let mut bad_hex = forged(
         verified(Profile::Envoy, &pki("alice.crt")).with_property(ENVOY_SHA256_PEER_DIGEST, "not hex".as_bytes()),
@@ -192,7 +191,7 @@ fn cache_is_per_certificate() {
         on_request_headers(&cfg, &mut host, &mut state);
         assert_eq!(host.header("x-ssl-client-cn"), Some(cn), "{cert}");
     }
-    assert_eq!(state.cache.len(), 2);
+    assert_eq!(state.cached(), 2);
 }
 
 #[test]
@@ -501,7 +500,7 @@ fn auto_host_detection_is_remembered() {
         let mut state = State::new(4);
         let mut first = forged(verified(profile, &pki("alice.crt")));
         on_request_headers(&cfg, &mut first, &mut state);
-        assert_eq!(state.peer.detected, Some(host), "{profile:?}");
+        assert_eq!(state.detected_host(), Some(host), "{profile:?}");
         // Later requests go straight to that host's properties.
         let mut again = forged(verified(profile, &pki("alice.crt")));
         on_request_headers(&cfg, &mut again, &mut state);
@@ -511,13 +510,13 @@ fn auto_host_detection_is_remembered() {
     let mut state = State::new(4);
     let mut plain = forged(kong());
     on_request_headers(&cfg, &mut plain, &mut state);
-    assert_eq!(state.peer.detected, Some(HostKind::Kong));
+    assert_eq!(state.detected_host(), Some(HostKind::Kong));
     assert_eq!(owned(&plain, &cfg), pairs(&[("x-ssl-validate-token", TOKEN)]));
     // An Envoy listener without TLS answers nothing: nothing is decided.
     let mut state = State::new(4);
     let mut plain = forged(FakeHost::new());
     on_request_headers(&cfg, &mut plain, &mut state);
-    assert_eq!(state.peer.detected, None);
+    assert_eq!(state.detected_host(), None);
     assert_eq!(owned(&plain, &cfg), pairs(&[("x-ssl-validate-token", TOKEN)]));
 }
 

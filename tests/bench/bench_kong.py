@@ -82,7 +82,7 @@ ARM = {a.key: a for a in ARMS}
 DEFAULT_ARMS = "a,b,c,d,d2,f"
 
 # Arm (g): the no-op filter making exactly the host calls mtls-headers' baas preset makes per request on this host
-# once its identity cache is warm and the host detected (src/proxy.rs, src/host/mod.rs): the request header map,
+# once its identity cache is warm and the host detected (src/proxy.rs, src/peer.rs): the request header map,
 # the two ngx properties (the PEM comes on every request: no digest property here), the clock, six header writes.
 FLOOR_CALLS = "map=1; props=ngx.ssl_client_verify,ngx.ssl_client_raw_cert; clock=1; set=6"
 

@@ -46,7 +46,7 @@ fn certs(n: usize) -> Vec<PeerCert> {
                 assert!(status.success());
             }
             let pem = std::fs::read_to_string(&crt).unwrap();
-            let der = mtls_headers::cert::pem_to_der(pem.as_bytes()).unwrap();
+            let der = mtls_headers_core::cert::pem_to_der(pem.as_bytes()).unwrap();
             let sha256_hex = Sha256::digest(&der).iter().map(|b| format!("{b:02x}")).collect();
             PeerCert { pem, sha256_hex, ..PeerCert::default() }
         })
@@ -63,7 +63,7 @@ fn request() -> Request {
 fn bench(c: &mut Criterion) {
     let noop = load("target/wasm32-wasip1/release/mtls_headers_noop.wasm");
     let filter = load("target/wasm32-wasip1/release/mtls_headers.wasm");
-    let clients = certs(mtls_headers::cache::CAPACITY + 6);
+    let clients = certs(mtls_headers_core::cache::CAPACITY + 6);
     let req = request();
     let mut group = c.benchmark_group("wasm");
     for profile in [Profile::Envoy, Profile::Kong] {

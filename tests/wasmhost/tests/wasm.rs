@@ -5,9 +5,9 @@
 
 use std::sync::OnceLock;
 
-use mtls_headers::config::Config;
-use mtls_headers::filter::{on_request_headers, Outcome};
+use mtls_headers::adapter::{on_request_headers, Outcome};
 use mtls_headers::host::{HeaderList as NativeHeaders, Headers, Host, HostError, Level};
+use mtls_headers_core::config::Config;
 use wasmhost::{
     header_map, kong_worker_env, property, Action, Connection, Exchange, Filter, LogLevel, Options, PeerCert, Plugin,
     Profile, PropertyAnswer, Request,
@@ -283,22 +283,23 @@ struct NativeHost<'a> {
 }
 
 impl Host for NativeHost<'_> {
-    fn property(&self, path: &[&str]) -> Result<Option<Vec<u8>>, HostError> {
-        match property(self.profile, self.conn, path) {
+    fn property(&self, name: &str) -> Result<Option<Vec<u8>>, HostError> {
+        let path: Vec<&str> = name.split('.').collect();
+        match property(self.profile, self.conn, &path) {
             PropertyAnswer::Value(v) => Ok(Some(v)),
             PropertyAnswer::NotFound => Ok(None),
-            PropertyAnswer::Error(code) => Err(HostError(code as u32)),
+            PropertyAnswer::Error(code) => Err(HostError::Status(code as u32)),
         }
     }
     fn request_headers(&self) -> Result<Headers, HostError> {
-        Ok(Headers::from_pairs(&self.headers))
+        Ok(Headers::from_pairs(&self.headers).unwrap())
     }
-    fn remove_request_header(&mut self, name: &str) -> Result<(), HostError> {
-        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name.as_bytes()));
+    fn remove_request_header(&mut self, name: &[u8]) -> Result<(), HostError> {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
         Ok(())
     }
     fn set_request_header(&mut self, name: &str, value: &[u8]) -> Result<(), HostError> {
-        self.remove_request_header(name)?;
+        self.remove_request_header(name.as_bytes())?;
         self.headers.push((name.as_bytes().to_vec(), value.to_vec()));
         Ok(())
     }
@@ -307,7 +308,7 @@ impl Host for NativeHost<'_> {
         Ok(())
     }
     fn close_stream(&mut self) -> Result<(), HostError> {
-        Err(HostError(2))
+        Err(HostError::Status(2))
     }
     fn now_unix(&self) -> Result<u64, HostError> {
         Ok(1_800_000_000)
@@ -341,7 +342,7 @@ fn native_and_wasm_agree() {
                 let wasm = plugin.request(conn, &request).unwrap();
                 let mut native =
                     NativeHost { profile, conn, headers: header_map(profile, conn, &request), reply: None };
-                let outcome = on_request_headers(&cfg, &mut native, &mut mtls_headers::filter::State::new(0));
+                let outcome = on_request_headers(&cfg, &mut native, &mut mtls_headers::adapter::State::new(0));
                 let wasm_reply = wasm.reply.as_ref().map(|r| (r.status, r.body.clone()));
                 assert_eq!(wasm_reply, native.reply, "{profile:?} {config} {conn:?}");
                 assert_eq!(outcome == Outcome::Replied, wasm.action == Some(Action::Pause));

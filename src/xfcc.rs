@@ -21,7 +21,7 @@ pub fn single_cert(value: &[u8]) -> Result<Vec<u8>, &'static str> {
         }
     }
     let encoded = cert.ok_or("no Cert= field (set_current_client_cert_details.cert)")?;
-    crate::cert::url_decode(encoded).ok_or("Cert= is not URL-encoded")
+    mtls_headers_core::cert::url_decode(encoded).ok_or("Cert= is not URL-encoded")
 }
 
 /// Splits on `;` outside quotes; a `,` outside quotes means a second element (another proxy's), which

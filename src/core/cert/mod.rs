@@ -21,23 +21,32 @@ use x509_cert::{Certificate, TbsCertificate};
 
 pub use time::openssl_time;
 
+/// SHA-256 of a certificate's DER: the identity cache's key, and Envoy's `sha256_peer_certificate_digest`.
+pub fn sha256(der: &[u8]) -> [u8; 32] {
+    Sha256::digest(der).into()
+}
+
 /// 64 hex digits (either case) as 32 bytes: Envoy's `connection.sha256_peer_certificate_digest`.
 pub fn hex_decode_32(hex: &[u8]) -> Option<[u8; 32]> {
     if hex.len() != 64 {
         return None;
     }
-    let nibble = |c: u8| match c {
+    let mut out = [0u8; 32];
+    for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+        let [hi, lo] = pair else { return None };
+        *byte = hex_digit(*hi)? << 4 | hex_digit(*lo)?;
+    }
+    Some(out)
+}
+
+/// One hex digit, either case: the one decoder of digests, `%XX` and JSON's `\uXXXX`.
+pub fn hex_digit(c: u8) -> Option<u8> {
+    match c {
         b'0'..=b'9' => Some(c - b'0'),
         b'a'..=b'f' => Some(c - b'a' + 10),
         b'A'..=b'F' => Some(c - b'A' + 10),
         _ => None,
-    };
-    let mut out = [0u8; 32];
-    for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
-        let [hi, lo] = pair else { return None };
-        *byte = nibble(*hi)? << 4 | nibble(*lo)?;
     }
-    Some(out)
 }
 
 /// Largest certificate we accept (DER bytes). Client certificates are 1-2 KiB; this bounds work on hostile input.
@@ -337,9 +346,7 @@ pub fn url_decode(s: &[u8]) -> Option<Vec<u8>> {
     let mut i = 0;
     while let Some(&b) = s.get(i) {
         if b == b'%' {
-            let hi = char::from(*s.get(i + 1)?).to_digit(16)?;
-            let lo = char::from(*s.get(i + 2)?).to_digit(16)?;
-            out.push(u8::try_from(hi * 16 + lo).ok()?);
+            out.push(hex_digit(*s.get(i + 1)?)? << 4 | hex_digit(*s.get(i + 2)?)?);
             i += 3;
         } else {
             out.push(b);

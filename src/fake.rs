@@ -1,10 +1,11 @@
 //! A state-based host for tests (in the spirit of the proxy-wasm Go SDK's `proxytest`): set properties and
-//! request headers, run the filter, then read back headers, the local reply and the logs.
+//! request headers, run the filter, then read back headers, the local reply, the logs and the host calls made.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use super::{HeaderList, Headers, Host, HostError, Level};
+use crate::catalog::Attribute;
+use crate::host::{HeaderList, Headers, Host, HostError, Level};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalReply {
@@ -15,12 +16,15 @@ pub struct LocalReply {
 
 #[derive(Debug, Default, Clone)]
 pub struct FakeHost {
-    properties: HashMap<Vec<String>, Vec<u8>>,
-    failing_properties: HashMap<Vec<String>, u32>,
+    properties: HashMap<String, Vec<u8>>,
+    failing_properties: HashMap<String, u32>,
     pub headers: HeaderList,
     pub reply: Option<LocalReply>,
     pub now: u64,
     logs: RefCell<Vec<(Level, String)>>,
+    /// Every host call, in order: `request_headers`, `property <name>`, `remove <name>`, `set <name>`, `reply`,
+    /// `close`, `now`.
+    calls: RefCell<Vec<String>>,
     /// Makes header writes fail with this status, to test fail-closed paths.
     pub fail_header_writes: Option<u32>,
     /// Makes local replies fail with this status.
@@ -34,13 +38,13 @@ impl FakeHost {
         FakeHost { now: 1_800_000_000, ..Default::default() }
     }
 
-    pub fn with_property(mut self, path: &[&str], value: impl Into<Vec<u8>>) -> Self {
-        self.properties.insert(path.iter().map(|s| (*s).to_string()).collect(), value.into());
+    pub fn with_property<T>(mut self, attribute: Attribute<T>, value: impl Into<Vec<u8>>) -> Self {
+        self.properties.insert(attribute.name.to_string(), value.into());
         self
     }
 
-    pub fn with_failing_property(mut self, path: &[&str], status: u32) -> Self {
-        self.failing_properties.insert(path.iter().map(|s| (*s).to_string()).collect(), status);
+    pub fn with_failing_property<T>(mut self, attribute: Attribute<T>, status: u32) -> Self {
+        self.failing_properties.insert(attribute.name.to_string(), status);
         self
     }
 
@@ -76,32 +80,44 @@ impl FakeHost {
     pub fn log_text(&self) -> String {
         self.logs.borrow().iter().map(|(_, m)| m.as_str()).collect::<Vec<_>>().join("\n")
     }
+
+    /// The host calls made since the last `take_calls`.
+    pub fn take_calls(&self) -> Vec<String> {
+        self.calls.take()
+    }
+
+    fn call(&self, what: String) {
+        self.calls.borrow_mut().push(what);
+    }
 }
 
 impl Host for FakeHost {
-    fn property(&self, path: &[&str]) -> Result<Option<Vec<u8>>, HostError> {
-        let key: Vec<String> = path.iter().map(|s| (*s).to_string()).collect();
-        if let Some(status) = self.failing_properties.get(&key) {
-            return Err(HostError(*status));
+    fn property(&self, name: &str) -> Result<Option<Vec<u8>>, HostError> {
+        self.call(format!("property {name}"));
+        if let Some(status) = self.failing_properties.get(name) {
+            return Err(HostError::Status(*status));
         }
-        Ok(self.properties.get(&key).cloned())
+        Ok(self.properties.get(name).cloned())
     }
 
     fn request_headers(&self) -> Result<Headers, HostError> {
-        Ok(Headers::from_pairs(&self.headers))
+        self.call("request_headers".to_string());
+        Headers::from_pairs(&self.headers).ok_or(HostError::Malformed("header map"))
     }
 
-    fn remove_request_header(&mut self, name: &str) -> Result<(), HostError> {
+    fn remove_request_header(&mut self, name: &[u8]) -> Result<(), HostError> {
+        self.call(format!("remove {}", String::from_utf8_lossy(name)));
         if let Some(s) = self.fail_header_writes {
-            return Err(HostError(s));
+            return Err(HostError::Status(s));
         }
-        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name.as_bytes()));
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
         Ok(())
     }
 
     fn set_request_header(&mut self, name: &str, value: &[u8]) -> Result<(), HostError> {
+        self.call(format!("set {name}"));
         if let Some(s) = self.fail_header_writes {
-            return Err(HostError(s));
+            return Err(HostError::Status(s));
         }
         self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name.as_bytes()));
         self.headers.push((name.as_bytes().to_vec(), value.to_vec()));
@@ -109,19 +125,22 @@ impl Host for FakeHost {
     }
 
     fn send_local_reply(&mut self, status: u32, details: &str, body: &[u8]) -> Result<(), HostError> {
+        self.call("reply".to_string());
         if let Some(s) = self.fail_local_reply {
-            return Err(HostError(s));
+            return Err(HostError::Status(s));
         }
         self.reply = Some(LocalReply { status, details: details.to_string(), body: body.to_vec() });
         Ok(())
     }
 
     fn close_stream(&mut self) -> Result<(), HostError> {
+        self.call("close".to_string());
         self.closed = true;
         Ok(())
     }
 
     fn now_unix(&self) -> Result<u64, HostError> {
+        self.call("now".to_string());
         Ok(self.now)
     }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64ct::{Base64, Encoding};
-use mtls_headers::cert::dn;
+use mtls_headers_core::cert::dn;
 use x509_cert::der::Decode;
 use x509_cert::Certificate;
 
@@ -18,7 +18,7 @@ const FIXTURES: usize = 21;
 const UNPARSEABLE: &[&str] = &["universal"];
 
 fn fixture_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dn")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/dn")
 }
 
 /// Fixture names (file stems of the `.pem` files), sorted.

@@ -214,11 +214,8 @@ impl Reader<'_> {
     fn hex4(&mut self) -> Result<u32, JsonError> {
         let mut v = 0u32;
         for _ in 0..4 {
-            let d = match self.peek() {
-                Some(c @ b'0'..=b'9') => c - b'0',
-                Some(c @ b'a'..=b'f') => c - b'a' + 10,
-                Some(c @ b'A'..=b'F') => c - b'A' + 10,
-                _ => return Err(self.error("invalid \\u escape")),
+            let Some(d) = self.peek().and_then(crate::cert::hex_digit) else {
+                return Err(self.error("invalid \\u escape"));
             };
             v = v * 16 + u32::from(d);
             self.pos += 1;

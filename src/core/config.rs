@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::rc::Rc;
 
 use x509_cert::der::oid::ObjectIdentifier;
 
@@ -50,7 +51,7 @@ pub enum Field {
     CertDerBase64,
     CertPemUrlencoded,
     /// RFC 9440 section 2.2: the DER as a structured-field byte sequence, `:base64:`.
-    ClientCertSf,
+    ClientCertRfc9440,
     NotBefore,
     NotAfter,
     SanDns,
@@ -62,7 +63,7 @@ pub enum Field {
     Verify,
     /// `1` for a verified certificate (BaaS `X-SSL-Client-CertAuth-Validated`).
     Validated,
-    Static(String),
+    Static(Rc<str>),
     ValidateToken,
 }
 
@@ -77,7 +78,7 @@ const SIMPLE_FIELDS: &[(&str, Field)] = &[
     ("fingerprint_sha256", Field::FingerprintSha256),
     ("cert_der_base64", Field::CertDerBase64),
     ("cert_pem_urlencoded", Field::CertPemUrlencoded),
-    ("client_cert_rfc9440", Field::ClientCertSf),
+    ("client_cert_rfc9440", Field::ClientCertRfc9440),
     ("not_before", Field::NotBefore),
     ("not_after", Field::NotAfter),
     ("san_dns", Field::SanDns),
@@ -91,11 +92,6 @@ const SIMPLE_FIELDS: &[(&str, Field)] = &[
 ];
 
 impl Field {
-    /// Fields that do not describe the certificate: sent on every request that passes, certificate or not.
-    pub fn is_identity(&self) -> bool {
-        !matches!(self, Field::Verify | Field::Static(_) | Field::ValidateToken)
-    }
-
     fn parse(s: &str) -> Result<Field, String> {
         let simple = SIMPLE_FIELDS.iter().find(|(name, _)| *name == s).map(|(_, f)| f.clone());
         if let Some(f) = simple {
@@ -105,7 +101,7 @@ impl Field {
             if !is_header_safe(v.as_bytes()) {
                 return Err("static value has control characters".into());
             }
-            return Ok(Field::Static(v.to_string()));
+            return Ok(Field::Static(v.into()));
         }
         for (prefix, subject) in [("subject.", true), ("issuer.", false)] {
             if let Some(attr) = s.strip_prefix(prefix) {
@@ -119,11 +115,16 @@ impl Field {
 
 /// A secret kept out of logs and `Debug`.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub struct Secret(Rc<str>);
 
 impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// For the header that carries it: shared, not copied per request.
+    pub fn shared(&self) -> Rc<str> {
+        Rc::clone(&self.0)
     }
 }
 
@@ -136,7 +137,7 @@ impl fmt::Debug for Secret {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mapping {
     /// Lower-case header name.
-    pub name: String,
+    pub name: Rc<str>,
     pub field: Field,
 }
 
@@ -362,7 +363,7 @@ impl Config {
         let mut mappings: Vec<Mapping> = Vec::new();
         for (name, field) in preset {
             let field = Field::parse(field).map_err(|m| err("preset", m))?;
-            mappings.push(Mapping { name: (*name).to_string(), field });
+            mappings.push(Mapping { name: (*name).into(), field });
         }
         let mut custom_mappings: Vec<Mapping> = Vec::new();
         for (name, field) in &custom {
@@ -381,7 +382,7 @@ impl Config {
             }
             // A custom mapping replaces the preset's mapping of the same header.
             mappings.retain(|m| normalize_name(&m.name) != normalize_name(&lower));
-            custom_mappings.push(Mapping { name: lower, field });
+            custom_mappings.push(Mapping { name: lower.into(), field });
         }
         mappings.extend(custom_mappings);
 
@@ -423,7 +424,7 @@ impl Config {
         if cfg.validate_token.is_none() {
             if let Some(m) = mappings.iter().find(|m| m.field == Field::ValidateToken) {
                 // A custom mapping is stored under its lower-case name: name the key as the document spells it.
-                let field = match custom.keys().find(|k| k.to_ascii_lowercase() == m.name) {
+                let field = match custom.keys().find(|k| *k.to_ascii_lowercase() == *m.name) {
                     Some(key) => format!("headers.{key}"),
                     None => "preset".into(),
                 };
@@ -475,7 +476,7 @@ fn check_token(t: String, field: &str) -> Result<Secret, ConfigError> {
     if t.is_empty() || !t.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
         return Err(err(field, "the token must be non-empty visible ASCII"));
     }
-    Ok(Secret(t))
+    Ok(Secret(t.into()))
 }
 
 /// The configuration as a JSON Schema (draft 4, what Kong validates filter configuration with), built from the
@@ -514,7 +515,7 @@ pub fn json_schema() -> serde_json::Value {
     json!({
         "$schema": "http://json-schema.org/draft-04/schema#",
         "title": "mtls-headers filter configuration",
-        "description": "Generated from src/config.rs (json_schema); see README.md, Configuration reference.",
+        "description": "Generated from src/core/config.rs (json_schema); see README.md, Configuration reference.",
         "type": "object",
         "additionalProperties": false,
         "properties": {
@@ -604,7 +605,7 @@ mod tests {
     #[test]
     fn shared_config_table() {
         use serde_json::Value;
-        let table: Value = serde_json::from_str(include_str!("../tests/cases/configs.json")).unwrap();
+        let table: Value = serde_json::from_str(include_str!("../../tests/cases/configs.json")).unwrap();
         let text = |case: &Value| match (case.get("raw"), case.get("config")) {
             (Some(Value::String(raw)), _) => raw.clone(),
             (_, Some(config)) => config.to_string(),
@@ -629,7 +630,7 @@ mod tests {
     /// (`make kong-schema`).
     #[test]
     fn kong_meta_json_is_current() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/kong/mtls_headers.meta.json");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../kong/mtls_headers.meta.json");
         let want = serde_json::to_string_pretty(&serde_json::json!({ "config_schema": json_schema() })).unwrap() + "\n";
         if std::env::var_os("MTLS_HEADERS_WRITE_SCHEMA").is_some() {
             std::fs::write(path, &want).unwrap();
@@ -655,7 +656,7 @@ mod tests {
         let cfg =
             parse(r#"{"preset":"cloudflare","headers":{"X-Cert-Serial":"fingerprint_sha256","x-org":"subject.O"}}"#)
                 .unwrap();
-        let serial: Vec<_> = cfg.mappings.iter().filter(|m| m.name == "x-cert-serial").collect();
+        let serial: Vec<_> = cfg.mappings.iter().filter(|m| &*m.name == "x-cert-serial").collect();
         assert_eq!(serial.len(), 1);
         assert_eq!(serial[0].field, Field::FingerprintSha256);
         assert!(cfg.owns(b"X_ORG"));

@@ -1,0 +1,238 @@
+//! The request decision (SPEC, required behaviour): which headers to remove, which to set, or a local reply. A
+//! value, so an adapter applies it with the fewest host calls its host allows, and a renderer sees the whole output.
+
+use std::fmt::Display;
+use std::rc::Rc;
+
+use crate::cache::{Cache, CAPACITY};
+use crate::cert::{self, ClientCert};
+use crate::config::{Config, Mode};
+use crate::headers::shown;
+use crate::output::{self, Identity};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// What the host says about the client's certificate.
+#[derive(Debug)]
+pub enum Peer<C> {
+    /// No certificate was presented (or the connection is not TLS).
+    None,
+    /// Presented but not verified; the reason as in `FAILED:<reason>`.
+    Unverified(String),
+    /// Verified by the host.
+    Verified(C),
+}
+
+/// A verified certificate as the host names it: its SHA-256, the identity cache's key, and its DER on demand (read
+/// only on a cache miss). The adapter guarantees the DER's SHA-256 is `sha256`.
+pub trait Presented {
+    type Error: Display;
+    fn sha256(&self) -> [u8; 32];
+    fn der(self) -> Result<Vec<u8>, Self::Error>;
+}
+
+/// One header the upstream gets, set to exactly this value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetHeader {
+    pub name: Rc<str>,
+    pub value: Rc<str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u32,
+    /// Envoy logs it as `%RESPONSE_CODE_DETAILS%`: one per reason ([`details`]).
+    pub details: &'static str,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Set these headers, then forward.
+    Forward(Vec<SetHeader>),
+    Reply(Reply),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision<'h> {
+    /// Owned headers of the request, to remove first whatever the action (a replied request is logged too, so no
+    /// forged value stays in it): every copy of each name, case-insensitively, each name once.
+    pub remove: Vec<&'h [u8]>,
+    pub action: Action,
+    /// For the host's log, in order. None holds a secret, a value, or more than a bound of a client's bytes.
+    pub logs: Vec<(Level, String)>,
+}
+
+/// Each local reply's details string: one per reason, the adapter's included.
+pub mod details {
+    pub const CERTIFICATE_REQUIRED: &str = "mtls_headers_certificate_required";
+    pub const OWNED_HEADER_FROM_CLIENT: &str = "mtls_headers_owned_header_from_client";
+    pub const OWNED_HEADER_NOT_UTF8: &str = "mtls_headers_owned_header_name_not_utf8";
+    pub const HEADERS_UNREADABLE: &str = "mtls_headers_request_headers_unreadable";
+    pub const HOST_UNKNOWN: &str = "mtls_headers_host_unknown";
+    pub const STRIP_FAILED: &str = "mtls_headers_strip_failed";
+    pub const INJECT_FAILED: &str = "mtls_headers_inject_failed";
+    pub const NOT_CONFIGURED: &str = "mtls_headers_not_configured";
+}
+
+pub const INTERNAL_ERROR_BODY: &[u8] = b"internal error\n";
+
+/// What a plugin keeps across its requests: identities by certificate SHA-256. Only what follows from the
+/// certificate and the configuration is cached; verification and (with `check_validity`) the clock are per request.
+pub struct State {
+    cache: Cache<Identity>,
+}
+
+impl State {
+    pub fn new(cache_capacity: usize) -> State {
+        State { cache: Cache::new(cache_capacity) }
+    }
+
+    /// How many identities are cached.
+    pub fn cached(&self) -> usize {
+        self.cache.len()
+    }
+}
+
+impl Default for State {
+    fn default() -> State {
+        State::new(CAPACITY)
+    }
+}
+
+/// The certificate state headers are rendered from, after the configured policy.
+#[derive(Debug)]
+pub enum Verdict {
+    Verified(Rc<Identity>),
+    NoCert,
+    Unverified(String),
+    /// The host's answer or the certificate could not be read: no identity, and no verdict header either.
+    Unreadable,
+}
+
+/// Decides one request. `headers`: the request as received; `peer`: the host's answer (an error fails closed);
+/// `now`: the host clock in Unix seconds, read only with `check_validity`.
+pub fn decide<'h, C: Presented, E: Display, T: Display>(
+    cfg: &Config,
+    headers: impl IntoIterator<Item = (&'h [u8], &'h [u8])>,
+    peer: Result<Peer<C>, E>,
+    now: impl FnOnce() -> Result<u64, T>,
+    state: &mut State,
+) -> Decision<'h> {
+    let mut logs = Vec::new();
+    let (remove, unnameable) = owned_names(cfg, headers, &mut logs);
+    if unnameable {
+        logs.push((Level::Error, "owned header with a non-UTF-8 name: cannot remove it".to_string()));
+        let reply = Reply { status: 400, details: details::OWNED_HEADER_NOT_UTF8, body: b"bad request\n".to_vec() };
+        return Decision { remove, action: Action::Reply(reply), logs };
+    }
+    let verdict = match peer {
+        Ok(Peer::None) => Verdict::NoCert,
+        Ok(Peer::Unverified(reason)) => Verdict::Unverified(reason),
+        Ok(Peer::Verified(c)) => match identity(cfg, c, state) {
+            Ok(id) => match policy_failure(cfg, &id, now, &mut logs) {
+                None => Verdict::Verified(id),
+                Some(reason) => Verdict::Unverified(reason),
+            },
+            Err(e) => unreadable(&e, &mut logs),
+        },
+        Err(e) => unreadable(&e, &mut logs),
+    };
+    if let Verdict::Unverified(reason) = &verdict {
+        logs.push((Level::Debug, format!("client certificate not verified: {reason}")));
+    }
+    if cfg.mode == Mode::Required && !matches!(verdict, Verdict::Verified(_)) {
+        let reply = Reply {
+            status: cfg.reject_status,
+            details: details::CERTIFICATE_REQUIRED,
+            body: cfg.reject_body.clone().into(),
+        };
+        return Decision { remove, action: Action::Reply(reply), logs };
+    }
+    let set = output::mappings(cfg, &verdict, &mut logs);
+    Decision { remove, action: Action::Forward(set), logs }
+}
+
+/// Every owned header of the request (every spelling and copy: hosts remove case-insensitively), each once; and
+/// whether one has a name that is not UTF-8, which cannot be named to every host: such a request is answered,
+/// never forwarded.
+fn owned_names<'h>(
+    cfg: &Config,
+    headers: impl IntoIterator<Item = (&'h [u8], &'h [u8])>,
+    logs: &mut Vec<(Level, String)>,
+) -> (Vec<&'h [u8]>, bool) {
+    let mut owned: Vec<&[u8]> = Vec::new();
+    let mut unnameable = false;
+    for (name, _) in headers {
+        if !cfg.owns(name) || owned.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+            continue;
+        }
+        if core::str::from_utf8(name).is_err() {
+            unnameable = true;
+            continue;
+        }
+        owned.push(name);
+    }
+    if !owned.is_empty() {
+        // Names only, each bounded: the values are what a client tried to forge and may be anything.
+        let mut names: Vec<String> = owned.iter().take(LOGGED_NAMES).map(|n| shown(n)).collect();
+        if owned.len() > LOGGED_NAMES {
+            names.push(format!("and {} more", owned.len() - LOGGED_NAMES));
+        }
+        logs.push((Level::Warn, format!("stripped client-supplied headers: {}", names.join(", "))));
+    }
+    (owned, unnameable)
+}
+
+/// How many stripped names one log line lists.
+const LOGGED_NAMES: usize = 8;
+
+/// The identity of a verified certificate: from the cache, or parsed and rendered once and cached.
+fn identity<C: Presented>(cfg: &Config, c: C, state: &mut State) -> Result<Rc<Identity>, String> {
+    let key = c.sha256();
+    if let Some(id) = state.cache.get(&key) {
+        return Ok(id);
+    }
+    let der = c.der().map_err(|e| e.to_string())?;
+    let parsed = ClientCert::from_der(&der).map_err(|e| format!("client certificate: {e}"))?;
+    let id = Rc::new(Identity::new(cfg, &parsed));
+    state.cache.insert(key, Rc::clone(&id));
+    Ok(id)
+}
+
+fn unreadable(e: &dyn Display, logs: &mut Vec<(Level, String)>) -> Verdict {
+    logs.push((Level::Warn, format!("no identity injected: {e}")));
+    Verdict::Unreadable
+}
+
+/// Checks a verified certificate against the configured policy; the reason reads like OpenSSL's verify errors.
+fn policy_failure<T: Display>(
+    cfg: &Config,
+    id: &Identity,
+    now: impl FnOnce() -> Result<u64, T>,
+    logs: &mut Vec<(Level, String)>,
+) -> Option<String> {
+    if cfg.check_validity {
+        match now() {
+            Ok(now) => {
+                if let Some(why) = cert::validity_error(id.not_before, id.not_after, now) {
+                    return Some(why.to_string());
+                }
+            }
+            Err(e) => {
+                logs.push((Level::Error, format!("cannot read the host clock ({e})")));
+                return Some("cannot check validity".to_string());
+            }
+        }
+    }
+    if !id.issuer_trusted {
+        return Some("issuer not trusted".to_string());
+    }
+    None
+}

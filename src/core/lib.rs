@@ -1,0 +1,14 @@
+//! mtls-headers' host-neutral core: configuration, the certificate model, and the request decision as a value.
+//!
+//! No host calls and no proxy-wasm: a host adapter (src/ beside this crate) tells [`decide`] what the request and
+//! the peer are, in host-neutral terms, and applies the [`Decision`] it gets back.
+
+pub mod cache;
+pub mod cert;
+pub mod config;
+pub mod decision;
+pub mod headers;
+pub mod json;
+pub mod output;
+
+pub use decision::{decide, details, Action, Decision, Level, Peer, Presented, Reply, SetHeader, State};

@@ -1,0 +1,283 @@
+//! How each host says which certificate the client presented, in the core's terms ([`Peer`]): Envoy's
+//! `connection.*` properties (or the XFCC Envoy itself set), ngx_wasm_module's `ngx.ssl_client_*` variables.
+
+use mtls_headers_core::cert::{pem_to_der, sha256, CertError};
+use mtls_headers_core::config::{Config, HostKind, Source};
+use mtls_headers_core::{Peer, Presented};
+
+use crate::catalog::{
+    AttributeError, NgxVerify, ENVOY_MTLS, ENVOY_PEER_CERTIFICATE, ENVOY_PEER_CERTIFICATE_VALID,
+    ENVOY_SHA256_PEER_DIGEST, NGX_NGINX_VERSION, NGX_SSL_CLIENT_RAW_CERT, NGX_SSL_CLIENT_VERIFY, XFCC_HEADER,
+};
+use crate::host::{Headers, Host, Level};
+use crate::xfcc;
+
+/// The host's answer could not be trusted or understood: fail closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerError {
+    Attribute(AttributeError),
+    Cert(CertError),
+    /// A host answer that breaks the host's own contract.
+    Inconsistent(&'static str),
+    Xfcc(&'static str),
+}
+
+impl From<AttributeError> for PeerError {
+    fn from(e: AttributeError) -> PeerError {
+        PeerError::Attribute(e)
+    }
+}
+
+impl core::fmt::Display for PeerError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            PeerError::Attribute(e) => e.fmt(f),
+            PeerError::Cert(e) => write!(f, "client certificate: {e}"),
+            PeerError::Inconsistent(why) => write!(f, "inconsistent host answer: {why}"),
+            PeerError::Xfcc(why) => write!(f, "x-forwarded-client-cert: {why}"),
+        }
+    }
+}
+
+/// What reading the peer remembers between requests of one VM.
+#[derive(Debug, Default)]
+pub struct PeerMemo {
+    /// With `host: auto`, the host once a request has shown which it is.
+    detected: Option<HostKind>,
+    /// Kong gives the PEM on every request and no digest: the last PEM and its certificate's SHA-256, so a
+    /// keep-alive connection's next request compares bytes instead of decoding and hashing.
+    last_pem: Vec<u8>,
+    last_sha256: [u8; 32],
+    /// Envoy: whether `connection.peer_certificate` answered (absent before 1.38), once a certificate was read.
+    envoy_peer_certificate: Option<bool>,
+    /// Envoy: which way verification is judged has been logged (once per VM).
+    verification_logged: bool,
+}
+
+impl PeerMemo {
+    pub fn detected(&self) -> Option<HostKind> {
+        self.detected
+    }
+}
+
+/// A verified certificate: its SHA-256, and where its DER comes from when the identity cache misses.
+pub struct PeerCert<'a> {
+    sha256: [u8; 32],
+    der: Der<'a>,
+}
+
+enum Der<'a> {
+    Known(Vec<u8>),
+    /// Kong: the PEM, known to hold the certificate of this SHA-256 (decoded only on a miss).
+    Pem(Vec<u8>),
+    /// Envoy: `connection.peer_certificate`, read only on a miss and checked against the connection's digest.
+    Envoy {
+        source: Source,
+        host: &'a dyn Host,
+        headers: &'a Headers,
+    },
+}
+
+impl Presented for PeerCert<'_> {
+    type Error = PeerError;
+
+    fn sha256(&self) -> [u8; 32] {
+        self.sha256
+    }
+
+    fn der(self) -> Result<Vec<u8>, PeerError> {
+        match self.der {
+            Der::Known(der) => Ok(der),
+            Der::Pem(pem) => pem_to_der(&pem).map_err(PeerError::Cert),
+            Der::Envoy { source, host, headers } => {
+                let der = envoy_peer_der(source, host, headers, None)?;
+                if sha256(&der) != self.sha256 {
+                    return Err(PeerError::Inconsistent("the peer certificate does not match the connection's digest"));
+                }
+                Ok(der)
+            }
+        }
+    }
+}
+
+impl PeerCert<'_> {
+    fn with_der(der: Vec<u8>) -> PeerCert<'static> {
+        PeerCert { sha256: sha256(&der), der: Der::Known(der) }
+    }
+}
+
+/// Which host runs the filter, as far as is known: the configured one, or with `host: auto` the one this VM has
+/// already shown, else one probe of `ngx.nginx_version` (remembered: a VM runs in one host). `Auto` comes back for
+/// a host that is not ngx_wasm_module and has not yet answered an Envoy property (an Envoy listener without TLS);
+/// `read` then settles it.
+pub fn host_kind(cfg: &Config, host: &dyn Host, memo: &mut PeerMemo) -> Result<HostKind, PeerError> {
+    match (cfg.host, memo.detected) {
+        (HostKind::Auto, Some(known)) => Ok(known),
+        (HostKind::Auto, None) => {
+            if NGX_NGINX_VERSION.read(host)?.is_some() {
+                memo.detected = Some(HostKind::Kong);
+                return Ok(HostKind::Kong);
+            }
+            Ok(HostKind::Auto)
+        }
+        (configured, _) => Ok(configured),
+    }
+}
+
+/// Reads the client's certificate the way this host (`kind`, from [`host_kind`]) provides it. `headers` is the
+/// request as received, before stripping (Envoy's XFCC may itself be configured as owned and stripped). On
+/// ngx_wasm_module only `ngx.*` variables are read: the `connection.*` certificate properties are not implemented
+/// there, and each read of one logs an error (kong/README.md).
+pub fn read<'a>(
+    cfg: &Config,
+    kind: HostKind,
+    host: &'a dyn Host,
+    headers: &'a Headers,
+    memo: &mut PeerMemo,
+) -> Result<Peer<PeerCert<'a>>, PeerError> {
+    match kind {
+        HostKind::Kong => read_ngx(host, memo),
+        HostKind::Envoy => read_envoy(cfg, host, headers, memo).map(|(peer, _)| peer),
+        HostKind::Auto => {
+            let (peer, envoy) = read_envoy(cfg, host, headers, memo)?;
+            if envoy {
+                memo.detected = Some(HostKind::Envoy);
+            }
+            Ok(peer)
+        }
+    }
+}
+
+fn read_ngx(host: &dyn Host, memo: &mut PeerMemo) -> Result<Peer<PeerCert<'static>>, PeerError> {
+    match NGX_SSL_CLIENT_VERIFY.read(host)? {
+        // Plain HTTP, or TLS without `ssl_verify_client`: nginx leaves the variable empty.
+        None | Some(NgxVerify::None) => Ok(Peer::None),
+        Some(NgxVerify::Failed(reason)) => Ok(Peer::Unverified(reason)),
+        Some(NgxVerify::Success) => {
+            let pem = NGX_SSL_CLIENT_RAW_CERT
+                .read(host)?
+                .ok_or(PeerError::Inconsistent("ssl_client_verify is SUCCESS but ssl_client_raw_cert is empty"))?;
+            if !memo.last_pem.is_empty() && memo.last_pem == pem {
+                return Ok(Peer::Verified(PeerCert { sha256: memo.last_sha256, der: Der::Pem(pem) }));
+            }
+            let cert = PeerCert::with_der(pem_to_der(&pem).map_err(PeerError::Cert)?);
+            memo.last_sha256 = cert.sha256;
+            memo.last_pem = pem;
+            Ok(Peer::Verified(cert))
+        }
+    }
+}
+
+/// Also says whether an Envoy-only property answered (the host is then known to be Envoy).
+fn read_envoy<'a>(
+    cfg: &Config,
+    host: &'a dyn Host,
+    headers: &'a Headers,
+    memo: &mut PeerMemo,
+) -> Result<(Peer<PeerCert<'a>>, bool), PeerError> {
+    let source = cfg.source;
+    // The connection's digest names the certificate and says one was presented: with it, the PEM is read only on
+    // a cache miss (PeerCert::der, which checks it against the digest). One read instead of two on the hot path.
+    let digest = match source {
+        Source::Xfcc => None,
+        Source::Property | Source::Auto => ENVOY_SHA256_PEER_DIGEST.read(host)?,
+    };
+    if digest.is_none() {
+        match ENVOY_MTLS.read(host)? {
+            Some(true) => {}
+            Some(false) => return Ok((Peer::None, true)),
+            None => return Ok((Peer::None, false)),
+        }
+    }
+    // `connection.peer_certificate_valid` (Envoy 1.39+) is the only per-request sign of a chain that failed
+    // verification on an ACCEPT_UNTRUSTED listener. Without it (1.36-1.38) a presented certificate may be one
+    // nobody verified: it counts as verified only when the operator says the listener refuses unverified ones.
+    match ENVOY_PEER_CERTIFICATE_VALID.read(host)? {
+        Some(valid) => {
+            log_verification_once(host, memo, "connection.peer_certificate_valid, read per request");
+            if !valid {
+                return Ok((Peer::Unverified("certificate verification failed".to_string()), true));
+            }
+        }
+        None if cfg.assume_verified_by_listener => log_verification_once(
+            host,
+            memo,
+            "no connection.peer_certificate_valid (Envoy before 1.39): every presented certificate counts as \
+             verified (assume_verified_by_listener)",
+        ),
+        None => {
+            log_verification_once(
+                host,
+                memo,
+                "no connection.peer_certificate_valid (Envoy before 1.39): no certificate counts as verified \
+                 unless assume_verified_by_listener is set (README: Envoy before 1.39)",
+            );
+            return Ok((Peer::Unverified(UNKNOWN_VERIFICATION.to_string()), true));
+        }
+    }
+    let cert = match digest {
+        // The property will answer on a miss. A certificate from XFCC is read on every request, hit or miss, so the
+        // answer never depends on which listener of the VM saw the certificate first: this request's own XFCC must
+        // carry it.
+        Some(sha256) if memo.envoy_peer_certificate == Some(true) => {
+            PeerCert { sha256, der: Der::Envoy { source, host, headers } }
+        }
+        Some(sha256) if source == Source::Property => PeerCert { sha256, der: Der::Envoy { source, host, headers } },
+        _ => PeerCert::with_der(envoy_peer_der(source, host, headers, Some(memo))?),
+    };
+    if digest.is_some_and(|d| d != cert.sha256) {
+        return Err(PeerError::Inconsistent("the peer certificate does not match the connection's digest"));
+    }
+    Ok((Peer::Verified(cert), true))
+}
+
+/// The `FAILED:` reason on an Envoy that cannot say whether the certificate was verified.
+pub const UNKNOWN_VERIFICATION: &str = "verification status unavailable";
+
+fn log_verification_once(host: &dyn Host, memo: &mut PeerMemo, how: &str) {
+    if !memo.verification_logged {
+        memo.verification_logged = true;
+        host.log(Level::Info, &format!("client certificate verification: {how}"));
+    }
+}
+
+/// The presented certificate's DER on Envoy: `connection.peer_certificate`, or XFCC's `Cert=` (source `xfcc`, or
+/// `auto` on an Envoy without that property). `memo` learns whether the property answered.
+fn envoy_peer_der(
+    source: Source,
+    host: &dyn Host,
+    headers: &Headers,
+    memo: Option<&mut PeerMemo>,
+) -> Result<Vec<u8>, PeerError> {
+    if source == Source::Xfcc {
+        return xfcc_cert(host, headers);
+    }
+    let der = ENVOY_PEER_CERTIFICATE.read(host)?;
+    if let Some(memo) = memo {
+        memo.envoy_peer_certificate = Some(der.is_some());
+    }
+    match der {
+        Some(der) => Ok(der),
+        None if source == Source::Auto => xfcc_cert(host, headers),
+        None => Err(PeerError::Inconsistent("connection.mtls is set but connection.peer_certificate is absent")),
+    }
+}
+
+/// XFCC's `Cert=`, accepted only when its SHA-256 equals the connection's certificate digest, so a client-forged
+/// XFCC (or a SAN that injects fields into it) can never supply the certificate.
+fn xfcc_cert(host: &dyn Host, headers: &Headers) -> Result<Vec<u8>, PeerError> {
+    let mut values = headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(XFCC_HEADER.as_bytes()));
+    let value = values.next().ok_or(PeerError::Xfcc("absent (forward_client_cert_details: SANITIZE_SET?)"))?;
+    if values.next().is_some() {
+        return Err(PeerError::Xfcc("more than one header"));
+    }
+    let pem = xfcc::single_cert(value.1).map_err(PeerError::Xfcc)?;
+    let der = pem_to_der(&pem).map_err(PeerError::Cert)?;
+    let digest = ENVOY_SHA256_PEER_DIGEST
+        .read(host)?
+        .ok_or(PeerError::Inconsistent("connection.sha256_peer_certificate_digest is absent"))?;
+    if sha256(&der) != digest {
+        return Err(PeerError::Xfcc("Cert= does not match the connection's certificate digest"));
+    }
+    Ok(der)
+}
