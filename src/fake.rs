@@ -27,6 +27,8 @@ pub struct FakeHost {
     calls: RefCell<Vec<String>>,
     /// Makes header writes fail with this status, to test fail-closed paths.
     pub fail_header_writes: Option<u32>,
+    /// Makes setting this one header fail (the others succeed), to reach a half-written identity.
+    pub fail_set_of: Option<String>,
     /// Makes local replies fail with this status.
     pub fail_local_reply: Option<u32>,
     /// The filter closed the stream.
@@ -118,6 +120,9 @@ impl Host for FakeHost {
         self.call(format!("set {name}"));
         if let Some(s) = self.fail_header_writes {
             return Err(HostError::Status(s));
+        }
+        if self.fail_set_of.as_deref() == Some(name) {
+            return Err(HostError::Status(1));
         }
         self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name.as_bytes()));
         self.headers.push((name.as_bytes().to_vec(), value.to_vec()));

@@ -663,3 +663,74 @@ fn san_lists_split_only_where_the_certificate_has_two_sans() {
         assert!(host.logs().iter().all(|(_, line)| !line.contains("no identity")), "{:?}", host.logs());
     }
 }
+
+/// The hot path (issue "One core, many hosts"): on Envoy with a warm cache, one header-map read, the digest and the
+/// verification flag, the clock; no certificate read and no second probe of which host this is. The first request
+/// probes `ngx.nginx_version` once (`host: auto`) and reads the certificate once.
+#[test]
+fn envoy_warm_cache_reads_only_the_digest_and_the_verification_flag() {
+    let cfg = baas();
+    let mut state = State::new(4);
+    let mut first = forged(envoy_with_digest("alice"));
+    first.take_calls();
+    assert_eq!(on_request_headers(&cfg, &mut first, &mut state), Outcome::Continue);
+    let reads = |host: &FakeHost| -> Vec<String> {
+        host.take_calls().into_iter().filter(|c| !c.starts_with("remove ") && !c.starts_with("set ")).collect()
+    };
+    assert_eq!(
+        reads(&first),
+        [
+            "request_headers",
+            "property ngx.nginx_version",
+            "property connection.sha256_peer_certificate_digest",
+            "property connection.peer_certificate_valid",
+            "property connection.peer_certificate",
+            "now",
+        ]
+    );
+    for _ in 0..2 {
+        let mut hit = forged(envoy_with_digest("alice"));
+        hit.take_calls();
+        assert_eq!(on_request_headers(&cfg, &mut hit, &mut state), Outcome::Continue);
+        assert_eq!(
+            reads(&hit),
+            [
+                "request_headers",
+                "property connection.sha256_peer_certificate_digest",
+                "property connection.peer_certificate_valid",
+                "now",
+            ]
+        );
+        assert_eq!(owned(&hit, &cfg), owned(&first, &cfg));
+    }
+}
+
+/// The writes a decision makes: one remove per owned name as Envoy matches names (case-insensitively; `_` is
+/// another name), then each identity header set.
+#[test]
+fn envoy_writes_one_remove_per_owned_name_then_the_sets() {
+    let cfg = baas();
+    let mut host = forged(envoy_with_digest("alice"));
+    run(&cfg, &mut host);
+    let writes: Vec<String> =
+        host.take_calls().into_iter().filter(|c| c.starts_with("remove ") || c.starts_with("set ")).collect();
+    let removes: Vec<&String> = writes.iter().take_while(|c| c.starts_with("remove ")).collect();
+    assert!(writes[removes.len()..].iter().all(|c| c.starts_with("set ")), "{writes:?}");
+    let mut distinct: Vec<String> = removes.iter().map(|c| c.to_ascii_lowercase()).collect();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), removes.len(), "one remove per name: {removes:?}");
+}
+
+/// A set that fails after others succeeded (a half-written identity) is answered with 500, never forwarded.
+#[test]
+fn a_half_written_identity_is_never_forwarded() {
+    let cfg = baas();
+    let mut host = forged(envoy_with_digest("alice"));
+    host.fail_set_of = Some("x-ssl-issuer-dn".to_string());
+    assert_eq!(run(&cfg, &mut host), Outcome::Replied);
+    let reply = host.reply.clone().unwrap();
+    assert_eq!((reply.status, reply.details.as_str()), (500, "mtls_headers_inject_failed"));
+    assert!(host.header("x-ssl-client-cn").is_some(), "the test must fail a set after a successful one");
+    assert!(host.log_text().contains("cannot set header x-ssl-issuer-dn"), "{}", host.log_text());
+}
