@@ -44,6 +44,33 @@ impl State {
 
 const OWNED_HEADER_BODY: &[u8] = b"bad request: client certificate headers must not come from the client\n";
 
+/// Reads the plugin configuration once (`on_configure`). The error names the field and never contains a secret;
+/// the configuration itself is not logged.
+pub fn configure(raw: &[u8], env: &dyn Fn(&str) -> Option<String>, log: &mut dyn FnMut(Level, &str)) -> Option<Config> {
+    match Config::parse(raw, env) {
+        Ok(cfg) => {
+            log(Level::Info, &format!("configured: mode {:?}, {} header mapping(s)", cfg.mode, cfg.mappings.len()));
+            Some(cfg)
+        }
+        Err(e) => {
+            log(Level::Error, &e.to_string());
+            None
+        }
+    }
+}
+
+/// A request, configured or not. Without a valid configuration (Kong still runs a filter whose `on_configure`
+/// failed), the default prefix is stripped, then the request is refused.
+pub fn on_request(cfg: Option<&Config>, host: &mut dyn Host, state: &mut State) -> Outcome {
+    match cfg {
+        Some(cfg) => on_request_headers(cfg, host, state),
+        None => match on_request_headers(&Config::default(), host, state) {
+            Outcome::Continue => refuse_unconfigured(host),
+            done => done,
+        },
+    }
+}
+
 pub fn on_request_headers(cfg: &Config, host: &mut dyn Host, state: &mut State) -> Outcome {
     // If the header map cannot be read, nothing is known to be clean: reply rather than forward.
     let headers = match host.request_headers() {
@@ -113,9 +140,7 @@ fn apply(host: &mut dyn Host, decision: Decision<'_>) -> Outcome {
     Outcome::Continue
 }
 
-/// A request without a valid configuration (Kong still runs a filter whose `on_configure` failed), after the
-/// default strip: refused.
-pub fn refuse_unconfigured(host: &mut dyn Host) -> Outcome {
+fn refuse_unconfigured(host: &mut dyn Host) -> Outcome {
     host.log(Level::Error, "filter is not configured: refusing the request");
     internal_error(host, details::NOT_CONFIGURED)
 }

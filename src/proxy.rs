@@ -51,25 +51,11 @@ impl RootContext for Root {
             }
         };
         let env = |name: &str| std::env::var(name).ok();
-        match Config::parse(&raw, &env) {
-            Ok(cfg) => {
-                log_line(
-                    self.context_id,
-                    Level::Info,
-                    &format!("configured: mode {:?}, {} header mapping(s)", cfg.mode, cfg.mappings.len()),
-                );
-                self.config = Some(Rc::new(cfg));
-                // Cached values follow from the configuration: a new one starts empty.
-                self.state = new_state();
-                true
-            }
-            Err(e) => {
-                // The error names the field and never contains a secret; the configuration itself is not logged.
-                log_line(self.context_id, Level::Error, &e.to_string());
-                self.config = None;
-                false
-            }
-        }
+        let context_id = self.context_id;
+        self.config = adapter::configure(&raw, &env, &mut |level, line| log_line(context_id, level, line)).map(Rc::new);
+        // Cached values follow from the configuration: a new one starts empty.
+        self.state = new_state();
+        self.config.is_some()
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
@@ -95,17 +81,7 @@ impl HttpContext for Http {
         let mut host = ProxyHost { context_id: self.context_id };
         // Taken for the request and put back after it: a VM runs one request at a time, and no borrow can fail.
         let mut state = self.state.take();
-        let outcome = match &self.config {
-            Some(cfg) => adapter::on_request_headers(cfg, &mut host, &mut state),
-            None => {
-                // No valid configuration (Kong still runs a filter whose on_configure failed): strip the default
-                // prefix, then refuse.
-                match adapter::on_request_headers(&Config::default(), &mut host, &mut state) {
-                    Outcome::Continue => adapter::refuse_unconfigured(&mut host),
-                    done => done,
-                }
-            }
-        };
+        let outcome = adapter::on_request(self.config.as_deref(), &mut host, &mut state);
         self.state.set(state);
         match outcome {
             Outcome::Continue => Action::Continue,

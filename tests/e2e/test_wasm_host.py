@@ -1,5 +1,6 @@
 """The built filter in the Wasm test host (tests/wasmhost, wasmtime), on the Envoy 1.40 and Kong 3.9
-(ngx_wasm_module) profiles: the same request and configuration tables as the real-Envoy tests (cases.py).
+(ngx_wasm_module) profiles: the same request and configuration tables as the real-Envoy tests (cases.py). The
+request and configuration tables also run natively (engine "native": the core and adapter without Wasm).
 
 Kong cannot be installed here; this is how Kong's behaviour is tested: properties as strings and `ngx.*`
 variables, nginx's verification results (SUCCESS, NONE, FAILED:<reason>), client header casing, end_of_stream
@@ -32,23 +33,26 @@ def host(wasm_host):
     return wasm_host
 
 
-def run_case(host: wh.WasmHost, wasm, certs, case: Case, profile: str) -> wh.Result:
+def run_case(host: wh.WasmHost, wasm, certs, case: Case, profile: str, engine: str = "wasm") -> wh.Result:
     headers = case.send(certs) if callable(case.send) else list(case.send)
     if profile == "envoy":
         headers = wh.envoy_xfcc(certs, case.cert, headers, case.envoy.get("xfcc", "SANITIZE_SET"))
     env = {"MTLS_HEADERS_VALIDATE_TOKEN": case.envoy["token_env"]} if "token_env" in case.envoy else {}
     out = host.run(wh.scenario(wasm, profile, json.dumps(case.config), wh.connection(certs, case.cert),
-                               [(f"/{case.id}", case.h2, headers)], env))
+                               [(f"/{case.id}", case.h2, headers)], env, engine=engine))
     assert out["configured"], out["logs"]
     # Kong: a dotted property read in the root context is an error (3.10) or a crash (older).
     assert out["root_property_reads"] == []
     return wh.results(out)[0]
 
 
+@pytest.mark.parametrize("engine", wh.ENGINES)
 @pytest.mark.parametrize("profile", wh.HOSTS)
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_upstream_headers(case: Case, profile, host, wasm, certs):
-    result = run_case(host, wasm, certs, case, profile)
+def test_upstream_headers(case: Case, profile, engine, host, wasm, certs):
+    """The shared request table through the .wasm and through the same code compiled natively (the core and the
+    adapter, no Wasm engine), on each host profile."""
+    result = run_case(host, wasm, certs, case, profile, engine)
     assert result.status == case.status, result
     expect = case.expected_for(profile)
     if expect is None:
@@ -117,13 +121,14 @@ def test_logs_name_no_secrets(profile, host, wasm, certs):
         assert secret not in log
 
 
+@pytest.mark.parametrize("engine", wh.ENGINES)
 @pytest.mark.parametrize("profile", wh.HOSTS)
 @pytest.mark.parametrize("case", INVALID_CONFIGS, ids=lambda c: c["id"])
-def test_invalid_config_refused(case, profile, host, wasm, certs):
+def test_invalid_config_refused(case, profile, engine, host, wasm, certs):
     """on_configure fails and says which field. Envoy then refuses the configuration; Kong keeps the chain and
     answers 500, and the filter never sees a request."""
     out = host.run(wh.scenario(wasm, profile, config_text(case), wh.connection(certs, "alice"),
-                               [("/", False, FORGED_XSSL)], case.get("env")))
+                               [("/", False, FORGED_XSSL)], case.get("env"), engine=engine))
     assert not out["configured"]
     errors = [m for level, m in out["logs"] if level == "error"]
     assert any(f"field `{case['field']}`" in m for m in errors), out["logs"]
@@ -134,10 +139,12 @@ def test_invalid_config_refused(case, profile, host, wasm, certs):
     assert not x["forwarded"] and x["reply"]["status"] == 500
 
 
+@pytest.mark.parametrize("engine", wh.ENGINES)
 @pytest.mark.parametrize("profile", wh.HOSTS)
 @pytest.mark.parametrize("case", VALID_CONFIGS, ids=lambda c: c["id"])
-def test_valid_config_accepted(case, profile, host, wasm, certs):
-    out = host.run(wh.scenario(wasm, profile, config_text(case), wh.connection(certs, "alice"), [], case.get("env")))
+def test_valid_config_accepted(case, profile, engine, host, wasm, certs):
+    out = host.run(wh.scenario(wasm, profile, config_text(case), wh.connection(certs, "alice"), [], case.get("env"),
+                               engine=engine))
     assert out["configured"], out["logs"]
 
 

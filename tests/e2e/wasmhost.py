@@ -21,6 +21,7 @@ import harness
 
 BINARY = harness.REPO / "target" / "debug" / "wasmhost"
 HOSTS = ("envoy", "kong")
+ENGINES = ("wasm", "native")
 # OpenSSL's X509_verify_cert_error_string for the test PKI's two bad certificates, as nginx reports them in
 # $ssl_client_verify (FAILED:<reason>).
 VERIFY_REASONS = {"rogue": "unable to get local issuer certificate", "expired": "certificate has expired"}
@@ -127,10 +128,13 @@ def kong_pre_function(headers: list) -> list:
 
 
 def scenario(wasm: Path, host: str, config: str, conn: dict, requests: list, env: Optional[dict] = None,
-             pre_function: bool = True, fail_local_reply: bool = False) -> dict:
+             pre_function: bool = True, fail_local_reply: bool = False, engine: str = "wasm") -> dict:
+    """`engine`: "wasm" runs the built .wasm; "native" the same adapter and core compiled natively, under the same
+    host model (tests/wasmhost/src/native.rs)."""
     if host == "kong" and pre_function:
         requests = [(path, h2, kong_pre_function(headers)) for path, h2, headers in requests]
     return {
+        "engine": engine,
         "wasm": str(wasm),
         "profile": host,
         "config": config,

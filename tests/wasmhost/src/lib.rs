@@ -14,6 +14,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+pub mod native;
+
 use wasmtime::{Caller, Engine, Extern, InstancePre, Linker, Memory, Module, Store, TypedFunc};
 
 pub type HeaderList = Vec<(Vec<u8>, Vec<u8>)>;
@@ -338,21 +340,7 @@ impl Plugin {
         let log_start = self.store.data().logs.len();
         let headers = header_map(self.store.data().profile, connection, request);
         if !self.configured {
-            // ngx_wasm_module answers 500 for a chain whose filter failed to configure (HOSTS.md). Envoy never
-            // gets here: it rejects the configuration at load.
-            return Ok(Exchange {
-                action: None,
-                headers,
-                reply: Some(LocalReply {
-                    status: 500,
-                    body: Vec::new(),
-                    headers: Vec::new(),
-                    details: "host: filter not configured".into(),
-                }),
-                logs: Vec::new(),
-                host_logs: Vec::new(),
-                closed: false,
-            });
+            return Ok(unconfigured(headers));
         }
         let host_log_start = self.store.data().host_logs.len();
         let id = self.next_context;
@@ -403,6 +391,24 @@ impl Plugin {
     }
 }
 
+/// ngx_wasm_module answers 500 for a chain whose filter failed to configure (HOSTS.md), without running it. Envoy
+/// never gets here: it rejects the configuration at load.
+fn unconfigured(headers: HeaderList) -> Exchange {
+    Exchange {
+        action: None,
+        headers,
+        reply: Some(LocalReply {
+            status: 500,
+            body: Vec::new(),
+            headers: Vec::new(),
+            details: "host: filter not configured".into(),
+        }),
+        logs: Vec::new(),
+        host_logs: Vec::new(),
+        closed: false,
+    }
+}
+
 fn action(code: i32) -> wasmtime::Result<Action> {
     match code {
         0 => Ok(Action::Continue),
@@ -450,7 +456,7 @@ pub fn header_map(profile: Profile, conn: &Connection, req: &Request) -> HeaderL
 
 /// Kong stores a JSON object config as a table and hands the filter `cjson.encode` of it: same content, key order
 /// not kept. serde_json without `preserve_order` writes keys sorted, which reorders them the same way a user sees.
-fn kong_reserialize(config: &[u8]) -> Vec<u8> {
+pub fn kong_reserialize(config: &[u8]) -> Vec<u8> {
     match serde_json::from_slice::<serde_json::Value>(config) {
         Ok(v @ serde_json::Value::Object(_)) => serde_json::to_vec(&v).unwrap_or_else(|_| config.to_vec()),
         _ => config.to_vec(),
@@ -500,19 +506,29 @@ impl State {
             }
             return PropertyAnswer::NotFound;
         }
-        if self.profile == Profile::Kong {
-            let dotted = p.join(".");
-            if KONG_NYI_PROPERTIES.contains(&dotted.as_str()) {
-                // ngx_wasm_module's `nyi` getter: logged at NGX_LOG_WASM_NYI (alert), answered "not found".
-                self.host_logs.push(format!("[alert] NYI - \"{dotted}\" property"));
-                return PropertyAnswer::NotFound;
-            }
-        }
         match &self.connection {
-            Some(conn) => property(self.profile, conn, &p),
+            Some(conn) => request_property(self.profile, conn, &p, &mut self.host_logs),
             None => PropertyAnswer::NotFound,
         }
     }
+}
+
+/// A property read in an HTTP context, with what the host logs about it: ngx_wasm_module's `nyi` getter logs at
+/// NGX_LOG_WASM_NYI (alert) and answers "not found".
+pub fn request_property(
+    profile: Profile,
+    conn: &Connection,
+    path: &[&str],
+    host_logs: &mut Vec<String>,
+) -> PropertyAnswer {
+    if profile == Profile::Kong {
+        let dotted = path.join(".");
+        if KONG_NYI_PROPERTIES.contains(&dotted.as_str()) {
+            host_logs.push(format!("[alert] NYI - \"{dotted}\" property"));
+            return PropertyAnswer::NotFound;
+        }
+    }
+    property(profile, conn, path)
 }
 
 /// The certificate properties ngx_wasm_module 9136e463 declares with its `nyi` getter
@@ -657,6 +673,52 @@ fn map_mut(state: &mut State, map_type: i32) -> Option<&mut HeaderList> {
 }
 
 /// A write to the request header map in an HTTP context on Kong, where ngx_wasm_module's removal semantics apply.
+/// Envoy `remove`: every duplicate goes, matched case-insensitively.
+pub fn envoy_remove(m: &mut HeaderList, key: &[u8]) {
+    m.retain(|(n, _)| !n.eq_ignore_ascii_case(key));
+}
+
+/// Envoy `setCopy`: exactly one value.
+pub fn envoy_replace(m: &mut HeaderList, key: Vec<u8>, value: Vec<u8>) {
+    envoy_remove(m, &key);
+    m.push((key, value));
+}
+
+/// ngx_wasm_module's request-header remove: hidden from the filter, still forwarded by nginx's proxy module.
+pub fn kong_remove(visible: &mut HeaderList, hidden: &mut HeaderList, key: &[u8]) {
+    let (gone, kept): (HeaderList, HeaderList) =
+        std::mem::take(visible).into_iter().partition(|(n, _)| n.eq_ignore_ascii_case(key));
+    *visible = kept;
+    hidden.extend(gone);
+}
+
+/// ngx_wasm_module's request-header replace (measured, tests/e2e/test_host_probe.py): a single copy is replaced in
+/// place. Of several, the first gets the new value and the others keep theirs; all are then hidden from the filter
+/// and still forwarded.
+pub fn kong_replace(visible: &mut HeaderList, hidden: &mut HeaderList, key: Vec<u8>, value: Vec<u8>) {
+    let copies = visible.iter().filter(|(n, _)| n.eq_ignore_ascii_case(&key)).count();
+    let mut first = true;
+    let mut kept = Vec::with_capacity(visible.len() + 1);
+    for (n, v) in std::mem::take(visible) {
+        if !n.eq_ignore_ascii_case(&key) {
+            kept.push((n, v));
+        } else if first {
+            first = false;
+            if copies == 1 {
+                kept.push((n, value.clone()));
+            } else {
+                hidden.push((n, value.clone()));
+            }
+        } else {
+            hidden.push((n, v));
+        }
+    }
+    if first {
+        kept.push((key, value));
+    }
+    *visible = kept;
+}
+
 fn kong_request_write(state: &State, map_type: i32) -> bool {
     state.profile == Profile::Kong && map_type == MAP_REQUEST_HEADERS && state.context != ROOT_CONTEXT_ID
 }
@@ -751,37 +813,12 @@ fn define_proxy_wasm(linker: &mut Linker<State>) -> wasmtime::Result<()> {
             let key = read(&mut c, kp, kl)?;
             let value = read(&mut c, vp, vl)?;
             if kong_request_write(c.data(), map) {
-                // ngx_wasm_module (measured, tests/e2e/test_host_probe.py): a single copy is replaced in place. Of
-                // several, the first gets the new value and the others keep theirs; all are then hidden from the
-                // filter and still forwarded.
                 let s = c.data_mut();
-                let copies = s.request_headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(&key)).count();
-                let mut first = true;
-                let mut kept = Vec::with_capacity(s.request_headers.len() + 1);
-                for (n, v) in std::mem::take(&mut s.request_headers) {
-                    if !n.eq_ignore_ascii_case(&key) {
-                        kept.push((n, v));
-                    } else if first {
-                        first = false;
-                        if copies == 1 {
-                            kept.push((n, value.clone()));
-                        } else {
-                            s.hidden_request_headers.push((n, value.clone()));
-                        }
-                    } else {
-                        s.hidden_request_headers.push((n, v));
-                    }
-                }
-                if first {
-                    kept.push((key, value));
-                }
-                s.request_headers = kept;
+                kong_replace(&mut s.request_headers, &mut s.hidden_request_headers, key, value);
                 return Ok(OK);
             }
             let Some(m) = map_mut(c.data_mut(), map) else { return Ok(NOT_FOUND) };
-            // Envoy `setCopy`: exactly one value.
-            m.retain(|(n, _)| !n.eq_ignore_ascii_case(&key));
-            m.push((key, value));
+            envoy_replace(m, key, value);
             Ok(OK)
         },
     )?;
@@ -802,17 +839,12 @@ fn define_proxy_wasm(linker: &mut Linker<State>) -> wasmtime::Result<()> {
         |mut c: Caller<'_, State>, map: i32, kp: i32, kl: i32| {
             let key = read(&mut c, kp, kl)?;
             if kong_request_write(c.data(), map) {
-                // ngx_wasm_module: hidden from the filter, still forwarded by nginx's proxy module.
                 let s = c.data_mut();
-                let (gone, kept): (HeaderList, HeaderList) =
-                    std::mem::take(&mut s.request_headers).into_iter().partition(|(n, _)| n.eq_ignore_ascii_case(&key));
-                s.request_headers = kept;
-                s.hidden_request_headers.extend(gone);
+                kong_remove(&mut s.request_headers, &mut s.hidden_request_headers, &key);
                 return Ok(OK);
             }
             let Some(m) = map_mut(c.data_mut(), map) else { return Ok(NOT_FOUND) };
-            // Envoy: every duplicate goes, matched case-insensitively.
-            m.retain(|(n, _)| !n.eq_ignore_ascii_case(&key));
+            envoy_remove(m, &key);
             Ok(OK)
         },
     )?;

@@ -1,13 +1,15 @@
 //! `wasmhost`: the test host as a line-oriented JSON service, so the Python end-to-end tables can run the same
 //! cases through the `.wasm` on both host profiles. One JSON object per input line (a plugin, a connection and
-//! its requests), one JSON object per output line. Header names and values are byte strings written as JSON
-//! strings with one character per byte (latin-1), so non-UTF-8 bytes pass through.
+//! its requests), one JSON object per output line; `"engine": "native"` runs the filter compiled natively instead
+//! of the `.wasm`. Header names and values are byte strings written as JSON strings with one character per byte
+//! (latin-1), so non-UTF-8 bytes pass through.
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
 use serde_json::{json, Value};
+use wasmhost::native::NativePlugin;
 use wasmhost::{profile_named, Connection, Exchange, Filter, HeaderList, LogLine, Options, PeerCert, Request, Verify};
 
 fn bytes(v: &Value) -> Result<Vec<u8>, String> {
@@ -75,12 +77,6 @@ fn exchange(x: &Exchange) -> Value {
 }
 
 fn run(filters: &mut HashMap<PathBuf, Filter>, input: &Value) -> Result<Value, String> {
-    let wasm = PathBuf::from(input.get("wasm").and_then(Value::as_str).ok_or("wasm: path expected")?);
-    if !filters.contains_key(&wasm) {
-        let f = Filter::from_file(&wasm).map_err(|e| format!("loading {}: {e:#}", wasm.display()))?;
-        filters.insert(wasm.clone(), f);
-    }
-    let filter = &filters[&wasm];
     let profile = profile_named(&text(input, "profile")).ok_or("profile: envoy or kong")?;
     let mut options = Options::new(profile, text(input, "config"));
     options.vm_config = text(input, "vm_config").into_bytes();
@@ -92,14 +88,37 @@ fn run(filters: &mut HashMap<PathBuf, Filter>, input: &Value) -> Result<Value, S
         options.now_unix = now;
     }
     let conn = connection(input.get("connection").unwrap_or(&Value::Null))?;
-    let mut plugin = filter.start(options).map_err(|e| format!("trap: {e:#}"))?;
-    let mut exchanges = Vec::new();
+    let mut requests = Vec::new();
     for r in input.get("requests").and_then(Value::as_array).into_iter().flatten() {
         let mut req = Request::get(r.get("path").and_then(Value::as_str).unwrap_or("/"));
         req.h2 = r.get("h2").and_then(Value::as_bool).unwrap_or(false);
         req.headers = headers(r.get("headers"))?;
-        let x = plugin.request(&conn, &req).map_err(|e| format!("trap: {e:#}"))?;
-        exchanges.push(exchange(&x));
+        requests.push(req);
+    }
+    let mut exchanges = Vec::new();
+    // `engine`: "wasm" (the default: the built .wasm on wasmtime) or "native" (the same adapter and core compiled
+    // for this machine, src/native.rs), under the same host model.
+    if text(input, "engine") == "native" {
+        let mut plugin = NativePlugin::start(&options);
+        for req in &requests {
+            exchanges.push(exchange(&plugin.request(&conn, req).map_err(|e| format!("trap: {e}"))?));
+        }
+        let root_reads: [&str; 0] = [];
+        return Ok(json!({
+            "configured": plugin.configured,
+            "logs": logs(plugin.logs()),
+            "root_property_reads": root_reads,
+            "exchanges": exchanges,
+        }));
+    }
+    let wasm = PathBuf::from(input.get("wasm").and_then(Value::as_str).ok_or("wasm: path expected")?);
+    if !filters.contains_key(&wasm) {
+        let f = Filter::from_file(&wasm).map_err(|e| format!("loading {}: {e:#}", wasm.display()))?;
+        filters.insert(wasm.clone(), f);
+    }
+    let mut plugin = filters[&wasm].start(options).map_err(|e| format!("trap: {e:#}"))?;
+    for req in &requests {
+        exchanges.push(exchange(&plugin.request(&conn, req).map_err(|e| format!("trap: {e:#}"))?));
     }
     Ok(json!({
         "configured": plugin.configured,
