@@ -12,6 +12,7 @@ use x509_cert::der::oid::ObjectIdentifier;
 use crate::cert::dn;
 use crate::headers::{is_header_safe, normalize_byte, normalize_name, valid_header_name};
 use crate::json::{self, Json};
+use crate::registry;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -67,33 +68,9 @@ pub enum Field {
     ValidateToken,
 }
 
-/// Field names that take no argument (`static:<value>`, `subject.<attr>` and `issuer.<attr>` are the others).
-const SIMPLE_FIELDS: &[(&str, Field)] = &[
-    ("subject_dn", Field::SubjectDn),
-    ("issuer_dn", Field::IssuerDn),
-    ("subject_dn_legacy", Field::SubjectDnLegacy),
-    ("issuer_dn_legacy", Field::IssuerDnLegacy),
-    ("serial", Field::Serial),
-    ("fingerprint_sha1", Field::FingerprintSha1),
-    ("fingerprint_sha256", Field::FingerprintSha256),
-    ("cert_der_base64", Field::CertDerBase64),
-    ("cert_pem_urlencoded", Field::CertPemUrlencoded),
-    ("client_cert_rfc9440", Field::ClientCertRfc9440),
-    ("not_before", Field::NotBefore),
-    ("not_after", Field::NotAfter),
-    ("san_dns", Field::SanDns),
-    ("san_uri", Field::SanUri),
-    ("san_email", Field::SanEmail),
-    ("san_ip", Field::SanIp),
-    ("spiffe_id", Field::SpiffeId),
-    ("verify", Field::Verify),
-    ("validated", Field::Validated),
-    ("validate_token", Field::ValidateToken),
-];
-
 impl Field {
     fn parse(s: &str) -> Result<Field, String> {
-        let simple = SIMPLE_FIELDS.iter().find(|(name, _)| *name == s).map(|(_, f)| f.clone());
+        let simple = registry::SIMPLE_FIELDS.iter().find(|(name, _)| *name == s).map(|(_, f)| f.clone());
         if let Some(f) = simple {
             return Ok(f);
         }
@@ -201,31 +178,6 @@ fn err(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError { field: field.into(), message: message.into() }
 }
 
-const BAAS: &[(&str, &str)] = &[
-    ("x-ssl-client-certauth-validated", "validated"),
-    ("x-ssl-client-serial", "serial"),
-    ("x-ssl-client-cn", "subject.CN"),
-    ("x-ssl-client-uid", "subject.UID"),
-    ("x-ssl-issuer-dn", "issuer_dn"),
-    ("x-ssl-validate-token", "validate_token"),
-];
-
-const CLOUDFLARE: &[(&str, &str)] = &[
-    ("cf-client-cert-der-base64", "cert_der_base64"),
-    ("cf-client-cert-sha256", "fingerprint_sha256"),
-    ("x-cert-issuer-dn", "issuer_dn"),
-    ("x-cert-subject-dn", "subject_dn"),
-    ("x-cert-issuer-dn-l", "issuer_dn_legacy"),
-    ("x-cert-subject-dn-l", "subject_dn_legacy"),
-    ("x-cert-serial", "serial"),
-    ("x-cert-finger", "fingerprint_sha1"),
-    ("x-cert-verify", "verify"),
-    ("x-cert-notbe", "not_before"),
-    ("x-cert-notaf", "not_after"),
-];
-
-const RFC9440: &[(&str, &str)] = &[("client-cert", "client_cert_rfc9440")];
-
 /// Names the filter must never write: connection-level or framing headers, and Envoy's own XFCC.
 const FORBIDDEN_NAMES: &[&str] = &[
     "host",
@@ -237,24 +189,6 @@ const FORBIDDEN_NAMES: &[&str] = &[
     "keep-alive",
     "proxy-connection",
     "x-forwarded-client-cert",
-];
-
-const KNOWN_FIELDS: &[&str] = &[
-    "mode",
-    "host",
-    "source",
-    "preset",
-    "headers",
-    "strip_prefixes",
-    "strip_headers",
-    "validate_token",
-    "validate_token_env",
-    "utf8",
-    "trusted_issuers",
-    "check_validity",
-    "assume_verified_by_listener",
-    "reject_status",
-    "reject_body",
 ];
 
 type Fields = BTreeMap<String, Json>;
@@ -339,31 +273,30 @@ impl Config {
             return Err(err("(root)", "expected a JSON object"));
         };
         let mut map: Fields = entries.into_iter().collect();
-        if let Some(unknown) = map.keys().find(|k| !KNOWN_FIELDS.contains(&k.as_str())) {
-            return Err(err(unknown.clone(), format!("unknown field; known fields: {}", KNOWN_FIELDS.join(", "))));
+        if let Some(unknown) = map.keys().find(|k| !registry::KEYS.iter().any(|key| key.name == k.as_str())) {
+            let known: Vec<&str> = registry::KEYS.iter().map(|k| k.name).collect();
+            return Err(err(unknown.clone(), format!("unknown field; known fields: {}", known.join(", "))));
         }
         let mut cfg = Config::default();
-        if let Some(m) = choice(&mut map, "mode", &[("optional", Mode::Optional), ("required", Mode::Required)])? {
+        if let Some(m) = choice(&mut map, "mode", registry::MODES)? {
             cfg.mode = m;
         }
-        let hosts = [("auto", HostKind::Auto), ("envoy", HostKind::Envoy), ("kong", HostKind::Kong)];
-        if let Some(h) = choice(&mut map, "host", &hosts)? {
+        if let Some(h) = choice(&mut map, "host", registry::HOSTS)? {
             cfg.host = h;
         }
-        let sources = [("auto", Source::Auto), ("property", Source::Property), ("xfcc", Source::Xfcc)];
-        if let Some(s) = choice(&mut map, "source", &sources)? {
+        if let Some(s) = choice(&mut map, "source", registry::SOURCES)? {
             cfg.source = s;
         }
-        let presets: [(&str, &[(&str, &str)]); 4] =
-            [("none", &[]), ("baas", BAAS), ("cloudflare", CLOUDFLARE), ("rfc9440", RFC9440)];
+        let presets: Vec<(&str, &[registry::PresetHeader])> =
+            registry::PRESETS.iter().map(|p| (p.name, p.headers)).collect();
         let preset = choice(&mut map, "preset", &presets)?.unwrap_or(&[]);
         let custom: BTreeMap<String, String> =
             take(&mut map, "headers", "an object of header name to field name strings")?.unwrap_or_default();
 
         let mut mappings: Vec<Mapping> = Vec::new();
-        for (name, field) in preset {
-            let field = Field::parse(field).map_err(|m| err("preset", m))?;
-            mappings.push(Mapping { name: (*name).into(), field });
+        for header in preset {
+            let field = Field::parse(header.field).map_err(|m| err("preset", m))?;
+            mappings.push(Mapping { name: header.name.into(), field });
         }
         let mut custom_mappings: Vec<Mapping> = Vec::new();
         for (name, field) in &custom {
@@ -498,7 +431,7 @@ pub fn json_schema() -> serde_json::Value {
         };
         format!("^{}$", name.chars().map(class).collect::<String>())
     };
-    let simple: Vec<&str> = SIMPLE_FIELDS.iter().map(|(n, _)| *n).collect();
+    let simple: Vec<&str> = registry::SIMPLE_FIELDS.iter().map(|(n, _)| *n).collect();
     let attributes: Vec<&str> = dn::attribute_types().map(|(_, sn)| sn).collect();
     let field = format!(
         "^({}|static:[^\\x00-\\x08\\x0a-\\x1f\\x7f]*|(subject|issuer)\\.({}|[0-2](\\.[0-9]+)+))$",
@@ -510,7 +443,10 @@ pub fn json_schema() -> serde_json::Value {
     for name in FORBIDDEN_NAMES {
         header_names.insert(any_case(name), json!({ "not": {} }));
     }
-    let enumeration = |names: &[&str]| json!({ "type": "string", "enum": names });
+    fn enumeration<T>(options: &[(&str, T)]) -> serde_json::Value {
+        json!({ "type": "string", "enum": options.iter().map(|(name, _)| *name).collect::<Vec<_>>() })
+    }
+    let presets: Vec<(&str, ())> = registry::PRESETS.iter().map(|p| (p.name, ())).collect();
     let names = json!({ "type": "array", "items": { "type": "string", "pattern": TOKEN } });
     json!({
         "$schema": "http://json-schema.org/draft-04/schema#",
@@ -519,10 +455,10 @@ pub fn json_schema() -> serde_json::Value {
         "type": "object",
         "additionalProperties": false,
         "properties": {
-            "mode": enumeration(&["optional", "required"]),
-            "host": enumeration(&["auto", "envoy", "kong"]),
-            "source": enumeration(&["auto", "property", "xfcc"]),
-            "preset": enumeration(&["none", "baas", "cloudflare", "rfc9440"]),
+            "mode": enumeration(registry::MODES),
+            "host": enumeration(registry::HOSTS),
+            "source": enumeration(registry::SOURCES),
+            "preset": enumeration(&presets),
             "headers": { "type": "object", "additionalProperties": false, "patternProperties": header_names },
             "strip_prefixes": names,
             "strip_headers": names,

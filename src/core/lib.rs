@@ -10,5 +10,6 @@ pub mod decision;
 pub mod headers;
 pub mod json;
 pub mod output;
+pub mod registry;
 
 pub use decision::{decide, details, Action, Decision, Level, Peer, Presented, Reply, SetHeader, State};
