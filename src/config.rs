@@ -422,7 +422,11 @@ impl Config {
         };
         if cfg.validate_token.is_none() {
             if let Some(m) = mappings.iter().find(|m| m.field == Field::ValidateToken) {
-                let field = if custom.contains_key(&m.name) { format!("headers.{}", m.name) } else { "preset".into() };
+                // A custom mapping is stored under its lower-case name: name the key as the document spells it.
+                let field = match custom.keys().find(|k| k.to_ascii_lowercase() == m.name) {
+                    Some(key) => format!("headers.{key}"),
+                    None => "preset".into(),
+                };
                 return Err(err(field, format!("header `{}` needs validate_token or validate_token_env", m.name)));
             }
         }
@@ -573,6 +577,16 @@ mod tests {
         let cfg = parse(r#"{"preset":"baas","validate_token":"s3cret"}"#).unwrap();
         assert_eq!(cfg.mappings.len(), 6);
         assert!(!format!("{cfg:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn missing_token_names_the_header_as_written() {
+        // Found by fuzz/fuzz_targets/config_structured.rs: a custom token header in upper case, replacing the preset's,
+        // was reported as the preset's fault.
+        let e = parse(r#"{"preset":"baas","headers":{"X-SSL-Validate-Token":"validate_token"}}"#).unwrap_err();
+        assert_eq!(e.field, "headers.X-SSL-Validate-Token");
+        assert_eq!(parse(r#"{"headers":{"X-T":"validate_token"}}"#).unwrap_err().field, "headers.X-T");
+        assert_eq!(parse(r#"{"headers":{"x_t":"validate_token"}}"#).unwrap_err().field, "headers.x_t");
     }
 
     #[test]
