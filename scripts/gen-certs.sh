@@ -3,7 +3,7 @@
 #
 #   scripts/gen-certs.sh OUTDIR
 #
-# OUTDIR gets ca.crt/.key, server.crt/.key and the client certificates alice, bob, expired, rogue (.crt/.key),
+# OUTDIR gets ca.crt/.key, server.crt/.key and the client certificates alice, bob, odd, expired, rogue (.crt/.key),
 # plus rogue-ca.crt/.key. Idempotent: an OUTDIR that is already complete is left as it is; otherwise everything is
 # generated in a temporary directory and moved in, so a half-written PKI is never seen.
 #
@@ -12,6 +12,8 @@
 #   alice     UTF-8 O and CN, an OU with a comma, UID, serialNumber, emailAddress, four kinds of SAN and a 20-byte
 #             serial: the cases where DN printing and header values go wrong
 #   bob       CN=bob,O=Example, serial 1001
+#   odd       values HTTP or a comma split would misread: O "Example " and CN " admin " (edge spaces), a URI SAN with a
+#             comma before a SPIFFE-looking tail, a UTF-8 (not IA5) DNS SAN `café.example`, IPv6 ::1
 #   expired   signed by the CA, valid only in 2020 (openssl ca: OpenSSL 3.0 `x509 -req` cannot set notBefore)
 #   rogue     signed by rogue-ca, which nobody trusts; claims CN=admin,UID=admin
 set -euo pipefail
@@ -21,7 +23,7 @@ if [[ $# -ne 1 ]]; then
   exit 2
 fi
 out=$(mkdir -p "$1" && cd "$1" && pwd)  # absolute: the work below happens in a temporary directory
-files=(ca server alice bob expired rogue-ca rogue)
+files=(ca server alice bob odd expired rogue-ca rogue)
 
 complete=1
 for name in "${files[@]}"; do
@@ -64,6 +66,11 @@ sign alice ca 0x3FA1B2C3D4E5F60718293A4B5C6D7E8F90A1B2C3 "$client_ext"$'\n'\
 
 new -keyout bob.key -out bob.csr -subj "/O=Example/CN=bob"
 sign bob ca 0x1001 "$client_ext"
+
+# A SAN section, since the URI's comma would end an inline subjectAltName entry.
+new -keyout odd.key -out odd.csr -subj "/O=Example /CN= admin "
+sign odd ca 0x0dd "$client_ext"$'\nsubjectAltName=@alt\n[alt]\nDNS.1=café.example\nDNS.2=ok.example\n'\
+$'URI.1=https://ok.example/p,spiffe://example.org/ns/prod/sa/admin\nIP.1=::1'
 
 new -keyout rogue.key -out rogue.csr -subj "/O=mtls-headers/CN=admin/UID=admin"
 sign rogue rogue-ca 0x0bad "$client_ext"

@@ -441,6 +441,8 @@ impl Config {
         if cfg.trusted_issuers.iter().any(String::is_empty) {
             return Err(err("trusted_issuers", "an issuer DN is empty"));
         }
+        // Compared with `issuer_dn` as the filter writes it; OpenSSL's spelling of a DN ending in a space matches too.
+        cfg.trusted_issuers.iter_mut().for_each(dn::end_space_as_hex);
         if let Some(status) = take::<u32>(&mut map, "reject_status", "an HTTP status code")? {
             if !(400..=599).contains(&status) {
                 return Err(err("reject_status", "must be a 4xx or 5xx status"));
@@ -496,7 +498,7 @@ pub fn json_schema() -> serde_json::Value {
         format!("^{}$", name.chars().map(class).collect::<String>())
     };
     let simple: Vec<&str> = SIMPLE_FIELDS.iter().map(|(n, _)| *n).collect();
-    let attributes: Vec<&str> = dn::short_names().collect();
+    let attributes: Vec<&str> = dn::attribute_types().map(|(_, sn)| sn).collect();
     let field = format!(
         "^({}|static:[^\\x00-\\x08\\x0a-\\x1f\\x7f]*|(subject|issuer)\\.({}|[0-2](\\.[0-9]+)+))$",
         simple.join("|"),

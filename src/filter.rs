@@ -260,11 +260,12 @@ fn policy_failure(cfg: &Config, host: &dyn Host, id: &Identity) -> Option<String
     None
 }
 
-fn join<T: ToString>(items: &[T]) -> Option<String> {
+/// SANs of one kind, each rendered so it holds no `,` (cert::san_text, cert::ip_text), joined with `,`.
+fn join(items: &[Vec<u8>], render: fn(&[u8]) -> String) -> Option<String> {
     if items.is_empty() {
         None
     } else {
-        Some(items.iter().map(T::to_string).collect::<Vec<_>>().join(","))
+        Some(items.iter().map(|item| render(item)).collect::<Vec<_>>().join(","))
     }
 }
 
@@ -285,11 +286,11 @@ pub fn identity_value(field: &Field, c: &ClientCert, utf8: bool) -> Option<Strin
         Field::ClientCertSf => Some(format!(":{}:", c.der_base64())),
         Field::NotBefore => Some(cert::openssl_time(c.not_before)),
         Field::NotAfter => Some(cert::openssl_time(c.not_after)),
-        Field::SanDns => join(&c.sans.dns),
-        Field::SanUri => join(&c.sans.uri),
-        Field::SanEmail => join(&c.sans.email),
-        Field::SanIp => join(&c.sans.ip),
-        Field::SpiffeId => c.spiffe_id().map(str::to_string),
+        Field::SanDns => join(&c.sans.dns, cert::san_text),
+        Field::SanUri => join(&c.sans.uri, cert::san_text),
+        Field::SanEmail => join(&c.sans.email, cert::san_text),
+        Field::SanIp => join(&c.sans.ip, cert::ip_text),
+        Field::SpiffeId => c.spiffe_id(),
         Field::Validated => Some("1".to_string()),
         Field::Verify | Field::Static(_) | Field::ValidateToken => None,
     }

@@ -590,3 +590,73 @@ fn forged_header_logs_are_bounded() {
     run(&cfg, &mut kong);
     assert!(kong.log_text().len() < 400, "{}", kong.log_text());
 }
+
+/// RFC 9110 section 5.5: every HTTP recipient strips a value's leading and trailing spaces and tabs, so a CN
+/// `" admin "` must not go out as it is (the application would see `admin`).
+#[test]
+fn values_keep_their_edge_spaces_through_http() {
+    let cfg = config(
+        r#"{"headers":{"x-ssl-dn":"subject_dn","x-ssl-issuer":"issuer_dn","x-ssl-dn-l":"subject_dn_legacy",
+            "x-ssl-issuer-l":"issuer_dn_legacy","x-ssl-cn":"subject.CN","x-ssl-o":"subject.O","x-ssl-ou":"subject.OU",
+            "x-ssl-verify":"verify"},"trusted_issuers":["CN=\\ admin\\ ,OU=\\09ops\\09,O=Example\\ "]}"#,
+    );
+    for profile in PROFILES {
+        let mut host = forged(verified(profile, &pki("spaces.crt")));
+        assert_eq!(run(&cfg, &mut host), Outcome::Continue);
+        // OpenSSL ends both DN forms in a space: `CN=\ admin\ ,OU=\09ops\09,O=Example\ ` and
+        // `/O=Example /OU=\x09ops\x09/CN= admin `.
+        assert_eq!(
+            owned(&host, &cfg),
+            pairs(&[
+                ("x-ssl-dn", "CN=\\ admin\\ ,OU=\\09ops\\09,O=Example\\20"),
+                ("x-ssl-issuer", "CN=\\ admin\\ ,OU=\\09ops\\09,O=Example\\20"),
+                ("x-ssl-dn-l", "/O=Example /OU=\\x09ops\\x09/CN= admin\\x20"),
+                ("x-ssl-issuer-l", "/O=Example /OU=\\x09ops\\x09/CN= admin\\x20"),
+                ("x-ssl-cn", "\\20admin\\20"),
+                ("x-ssl-o", "Example\\20"),
+                ("x-ssl-ou", "\\09ops\\09"),
+                // trusted_issuers in OpenSSL's spelling matches the issuer.
+                ("x-ssl-verify", "SUCCESS"),
+            ]),
+            "{profile:?}"
+        );
+    }
+    let hex_spelling =
+        r#"{"headers":{"x-ssl-verify":"verify"},"trusted_issuers":["CN=\\ admin\\ ,OU=\\09ops\\09,O=Example\\20"]}"#;
+    let mut host = forged(verified(Profile::Envoy, &pki("spaces.crt")));
+    run(&config(hex_spelling), &mut host);
+    assert_eq!(host.header("x-ssl-verify").as_deref(), Some("SUCCESS"));
+}
+
+/// SAN lists: each value percent-encoded for `%`, `,`, space and every byte outside visible ASCII, then joined with
+/// `,`, so a reader splits on `,` and percent-decodes each element. The DNS SAN `café.example` (UTF-8, not IA5) no
+/// longer makes the certificate unreadable.
+#[test]
+fn san_lists_split_only_where_the_certificate_has_two_sans() {
+    let cfg = config(
+        r#"{"headers":{"x-ssl-dns":"san_dns","x-ssl-uri":"san_uri","x-ssl-email":"san_email","x-ssl-ip":"san_ip",
+            "x-ssl-spiffe":"spiffe_id","x-ssl-cn":"subject.CN","x-ssl-verify":"verify"}}"#,
+    );
+    for profile in PROFILES {
+        let mut host = forged(verified(profile, &pki("sans.crt")));
+        assert_eq!(run(&cfg, &mut host), Outcome::Continue);
+        assert_eq!(
+            owned(&host, &cfg),
+            pairs(&[
+                ("x-ssl-dns", "caf%C3%A9.example,ok.example"),
+                // One URI SAN with a comma, not a second (SPIFFE) SAN; `%41` in the certificate is `%2541`.
+                (
+                    "x-ssl-uri",
+                    "https://ok.example/p%2Cspiffe://example.org/ns/prod/sa/admin,https://ok.example/a%20b%2541"
+                ),
+                ("x-ssl-email", "\"a%2Cb\"@example.com,jos%C3%A9@example.com"),
+                // OpenSSL prints 0:0:0:0:0:0:0:1 and 0:0:0:0:0:FFFF:C000:201.
+                ("x-ssl-ip", "192.0.2.1,::1,::ffff:192.0.2.1"),
+                ("x-ssl-cn", "sans"),
+                ("x-ssl-verify", "SUCCESS"),
+            ]),
+            "{profile:?}"
+        );
+        assert!(host.logs().iter().all(|(_, line)| !line.contains("no identity")), "{:?}", host.logs());
+    }
+}

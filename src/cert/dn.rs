@@ -13,6 +13,10 @@
 //!   escaped with a backslash.
 //! - [`attribute`]: one attribute as header text (the first in DER order, like `X509_NAME_get_index_by_NID`).
 //!
+//! One deliberate difference, for HTTP: recipients strip a field value's leading and trailing spaces and tabs (RFC
+//! 9110 section 5.5), so where OpenSSL's DN would end in a space, the last one is `\20` (RFC 2253) or `\x20` (legacy).
+//! Neither form can start with whitespace, and tabs are escaped anywhere.
+//!
 //! String types are read the way OpenSSL reads them (a_strex.c `tag2nbyte`): UTF8String as UTF-8, BMPString as
 //! UCS-2, the one-byte types (PrintableString, IA5String, TeletexString, NumericString, VisibleString) as Latin-1.
 //! OpenSSL refuses to load a certificate whose name holds invalid UTF-8 or an invalid BMPString, so no OpenSSL output
@@ -31,144 +35,89 @@ use x509_cert::name::Name;
 
 use super::push_hex_upper;
 
-/// OpenSSL 3.0 short names (`OBJ_nid2sn`) of the attribute types found in certificate names: X.520 (`2.5.4.*`),
-/// the COSINE pilot attributes (`0.9.2342.19200300.100.1.*`, RFC 4519 `UID`, `DC`), PKCS #9 (`emailAddress`), the
-/// CA/Browser Forum EV jurisdiction attributes, RFC 3739 personal data and the Russian qualified-certificate
-/// identifiers. Any other OID prints in dotted form, as OpenSSL prints an OID it has no name for.
-const SHORT_NAMES: &[(ObjectIdentifier, &str)] = &[
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.1"), "UID"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.2"), "textEncodedORAddress"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.3"), "mail"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.4"), "info"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.5"), "favouriteDrink"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.6"), "roomNumber"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.7"), "photo"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.8"), "userClass"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.9"), "host"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.10"), "manager"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.11"), "documentIdentifier"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.12"), "documentTitle"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.13"), "documentVersion"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.14"), "documentAuthor"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.15"), "documentLocation"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.20"), "homeTelephoneNumber"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.21"), "secretary"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.22"), "otherMailbox"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.23"), "lastModifiedTime"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.24"), "lastModifiedBy"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.25"), "DC"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.26"), "aRecord"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.27"), "pilotAttributeType27"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.28"), "mXRecord"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.29"), "nSRecord"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.30"), "sOARecord"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.31"), "cNAMERecord"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.37"), "associatedDomain"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.38"), "associatedName"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.39"), "homePostalAddress"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.40"), "personalTitle"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.41"), "mobileTelephoneNumber"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.42"), "pagerTelephoneNumber"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.43"), "friendlyCountryName"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.44"), "uid"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.45"), "organizationalStatus"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.46"), "janetMailbox"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.47"), "mailPreferenceOption"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.48"), "buildingName"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.49"), "dSAQuality"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.50"), "singleLevelQuality"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.51"), "subtreeMinimumQuality"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.52"), "subtreeMaximumQuality"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.53"), "personalSignature"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.54"), "dITRedirect"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.55"), "audio"),
-    (ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.56"), "documentPublisher"),
-    (ObjectIdentifier::new_unwrap("1.2.643.3.131.1.1"), "INN"),
-    (ObjectIdentifier::new_unwrap("1.2.643.100.1"), "OGRN"),
-    (ObjectIdentifier::new_unwrap("1.2.643.100.3"), "SNILS"),
-    (ObjectIdentifier::new_unwrap("1.2.643.100.5"), "OGRNIP"),
-    (ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.1"), "emailAddress"),
-    (ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.2"), "unstructuredName"),
-    (ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3"), "contentType"),
-    (ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4"), "messageDigest"),
-    (ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.5"), "signingTime"),
-    (ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.6"), "countersignature"),
-    (ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.7"), "challengePassword"),
-    (ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.8"), "unstructuredAddress"),
-    (ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.9"), "extendedCertificateAttributes"),
-    (ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.60.2.1.1"), "jurisdictionL"),
-    (ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.60.2.1.2"), "jurisdictionST"),
-    (ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.60.2.1.3"), "jurisdictionC"),
-    (ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.9.1"), "id-pda-dateOfBirth"),
-    (ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.9.2"), "id-pda-placeOfBirth"),
-    (ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.9.3"), "id-pda-gender"),
-    (ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.9.4"), "id-pda-countryOfCitizenship"),
-    (ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.9.5"), "id-pda-countryOfResidence"),
-    (ObjectIdentifier::new_unwrap("2.5.4.3"), "CN"),
-    (ObjectIdentifier::new_unwrap("2.5.4.4"), "SN"),
-    (ObjectIdentifier::new_unwrap("2.5.4.5"), "serialNumber"),
-    (ObjectIdentifier::new_unwrap("2.5.4.6"), "C"),
-    (ObjectIdentifier::new_unwrap("2.5.4.7"), "L"),
-    (ObjectIdentifier::new_unwrap("2.5.4.8"), "ST"),
-    (ObjectIdentifier::new_unwrap("2.5.4.9"), "street"),
-    (ObjectIdentifier::new_unwrap("2.5.4.10"), "O"),
-    (ObjectIdentifier::new_unwrap("2.5.4.11"), "OU"),
-    (ObjectIdentifier::new_unwrap("2.5.4.12"), "title"),
-    (ObjectIdentifier::new_unwrap("2.5.4.13"), "description"),
-    (ObjectIdentifier::new_unwrap("2.5.4.14"), "searchGuide"),
-    (ObjectIdentifier::new_unwrap("2.5.4.15"), "businessCategory"),
-    (ObjectIdentifier::new_unwrap("2.5.4.16"), "postalAddress"),
-    (ObjectIdentifier::new_unwrap("2.5.4.17"), "postalCode"),
-    (ObjectIdentifier::new_unwrap("2.5.4.18"), "postOfficeBox"),
-    (ObjectIdentifier::new_unwrap("2.5.4.19"), "physicalDeliveryOfficeName"),
-    (ObjectIdentifier::new_unwrap("2.5.4.20"), "telephoneNumber"),
-    (ObjectIdentifier::new_unwrap("2.5.4.21"), "telexNumber"),
-    (ObjectIdentifier::new_unwrap("2.5.4.22"), "teletexTerminalIdentifier"),
-    (ObjectIdentifier::new_unwrap("2.5.4.23"), "facsimileTelephoneNumber"),
-    (ObjectIdentifier::new_unwrap("2.5.4.24"), "x121Address"),
-    (ObjectIdentifier::new_unwrap("2.5.4.25"), "internationaliSDNNumber"),
-    (ObjectIdentifier::new_unwrap("2.5.4.26"), "registeredAddress"),
-    (ObjectIdentifier::new_unwrap("2.5.4.27"), "destinationIndicator"),
-    (ObjectIdentifier::new_unwrap("2.5.4.28"), "preferredDeliveryMethod"),
-    (ObjectIdentifier::new_unwrap("2.5.4.29"), "presentationAddress"),
-    (ObjectIdentifier::new_unwrap("2.5.4.30"), "supportedApplicationContext"),
-    (ObjectIdentifier::new_unwrap("2.5.4.31"), "member"),
-    (ObjectIdentifier::new_unwrap("2.5.4.32"), "owner"),
-    (ObjectIdentifier::new_unwrap("2.5.4.33"), "roleOccupant"),
-    (ObjectIdentifier::new_unwrap("2.5.4.34"), "seeAlso"),
-    (ObjectIdentifier::new_unwrap("2.5.4.35"), "userPassword"),
-    (ObjectIdentifier::new_unwrap("2.5.4.36"), "userCertificate"),
-    (ObjectIdentifier::new_unwrap("2.5.4.37"), "cACertificate"),
-    (ObjectIdentifier::new_unwrap("2.5.4.38"), "authorityRevocationList"),
-    (ObjectIdentifier::new_unwrap("2.5.4.39"), "certificateRevocationList"),
-    (ObjectIdentifier::new_unwrap("2.5.4.40"), "crossCertificatePair"),
-    (ObjectIdentifier::new_unwrap("2.5.4.41"), "name"),
-    (ObjectIdentifier::new_unwrap("2.5.4.42"), "GN"),
-    (ObjectIdentifier::new_unwrap("2.5.4.43"), "initials"),
-    (ObjectIdentifier::new_unwrap("2.5.4.44"), "generationQualifier"),
-    (ObjectIdentifier::new_unwrap("2.5.4.45"), "x500UniqueIdentifier"),
-    (ObjectIdentifier::new_unwrap("2.5.4.46"), "dnQualifier"),
-    (ObjectIdentifier::new_unwrap("2.5.4.47"), "enhancedSearchGuide"),
-    (ObjectIdentifier::new_unwrap("2.5.4.48"), "protocolInformation"),
-    (ObjectIdentifier::new_unwrap("2.5.4.49"), "distinguishedName"),
-    (ObjectIdentifier::new_unwrap("2.5.4.50"), "uniqueMember"),
-    (ObjectIdentifier::new_unwrap("2.5.4.51"), "houseIdentifier"),
-    (ObjectIdentifier::new_unwrap("2.5.4.52"), "supportedAlgorithms"),
-    (ObjectIdentifier::new_unwrap("2.5.4.53"), "deltaRevocationList"),
-    (ObjectIdentifier::new_unwrap("2.5.4.54"), "dmdName"),
-    (ObjectIdentifier::new_unwrap("2.5.4.65"), "pseudonym"),
-    (ObjectIdentifier::new_unwrap("2.5.4.72"), "role"),
-    (ObjectIdentifier::new_unwrap("2.5.4.97"), "organizationIdentifier"),
-    (ObjectIdentifier::new_unwrap("2.5.4.98"), "c3"),
-    (ObjectIdentifier::new_unwrap("2.5.4.99"), "n3"),
-    (ObjectIdentifier::new_unwrap("2.5.4.100"), "dnsName"),
+/// An OID prefix's DER content octets, and (last arc, OpenSSL short name) pairs under it.
+type NameGroup = (&'static [u8], &'static [(u8, &'static str)]);
+
+/// OpenSSL 3.0 short names (`OBJ_nid2sn`) of the attribute types found in certificate names, by OID: every name
+/// OpenSSL has under X.520 (`2.5.4.*`), the COSINE pilot attributes (`0.9.2342.19200300.100.1.*`, RFC 4519 `UID`,
+/// `DC`), the CA/Browser Forum EV jurisdiction attributes and RFC 3739 personal data; the PKCS #9 attribute types
+/// (RFC 2985: `emailAddress`, `unstructuredName`, `challengePassword`, `friendlyName`, ...), Microsoft's `msUPN` and
+/// the Russian qualified-certificate identifiers. Any other OID prints in dotted form with a `#` dump, as OpenSSL
+/// prints an OID it has no name for; OpenSSL would name one that is elsewhere in its object table (an algorithm OID
+/// used as an attribute type, say). tests/dn_golden.rs checks every entry against OpenSSL
+/// (tests/fixtures/dn/names.pem).
+///
+/// Compact for the .wasm: each group is the DER content octets of an OID without its last arc, then (last arc, short
+/// name) pairs; every last arc is below 128, so it is one octet (X.690 section 8.19.2).
+#[rustfmt::skip]
+const SHORT_NAMES: &[NameGroup] = &[
+    // 2.5.4: X.520 (ITU-T X.520, RFC 4519)
+    (&[0x55, 0x04], &[
+        (3, "CN"), (4, "SN"), (5, "serialNumber"), (6, "C"), (7, "L"), (8, "ST"), (9, "street"), (10, "O"),
+        (11, "OU"), (12, "title"), (13, "description"), (14, "searchGuide"), (15, "businessCategory"),
+        (16, "postalAddress"), (17, "postalCode"), (18, "postOfficeBox"), (19, "physicalDeliveryOfficeName"),
+        (20, "telephoneNumber"), (21, "telexNumber"), (22, "teletexTerminalIdentifier"),
+        (23, "facsimileTelephoneNumber"), (24, "x121Address"), (25, "internationaliSDNNumber"),
+        (26, "registeredAddress"), (27, "destinationIndicator"), (28, "preferredDeliveryMethod"),
+        (29, "presentationAddress"), (30, "supportedApplicationContext"), (31, "member"), (32, "owner"),
+        (33, "roleOccupant"), (34, "seeAlso"), (35, "userPassword"), (36, "userCertificate"), (37, "cACertificate"),
+        (38, "authorityRevocationList"), (39, "certificateRevocationList"), (40, "crossCertificatePair"),
+        (41, "name"), (42, "GN"), (43, "initials"), (44, "generationQualifier"), (45, "x500UniqueIdentifier"),
+        (46, "dnQualifier"), (47, "enhancedSearchGuide"), (48, "protocolInformation"), (49, "distinguishedName"),
+        (50, "uniqueMember"), (51, "houseIdentifier"), (52, "supportedAlgorithms"), (53, "deltaRevocationList"),
+        (54, "dmdName"), (65, "pseudonym"), (72, "role"), (97, "organizationIdentifier"), (98, "c3"), (99, "n3"),
+        (100, "dnsName"),
+    ]),
+    // 0.9.2342.19200300.100.1: COSINE pilot attributes (RFC 4524; UID and DC: RFC 4519)
+    (&[0x09, 0x92, 0x26, 0x89, 0x93, 0xF2, 0x2C, 0x64, 0x01], &[
+        (1, "UID"), (2, "textEncodedORAddress"), (3, "mail"), (4, "info"), (5, "favouriteDrink"), (6, "roomNumber"),
+        (7, "photo"), (8, "userClass"), (9, "host"), (10, "manager"), (11, "documentIdentifier"),
+        (12, "documentTitle"), (13, "documentVersion"), (14, "documentAuthor"), (15, "documentLocation"),
+        (20, "homeTelephoneNumber"), (21, "secretary"), (22, "otherMailbox"), (23, "lastModifiedTime"),
+        (24, "lastModifiedBy"), (25, "DC"), (26, "aRecord"), (27, "pilotAttributeType27"), (28, "mXRecord"),
+        (29, "nSRecord"), (30, "sOARecord"), (31, "cNAMERecord"), (37, "associatedDomain"), (38, "associatedName"),
+        (39, "homePostalAddress"), (40, "personalTitle"), (41, "mobileTelephoneNumber"), (42, "pagerTelephoneNumber"),
+        (43, "friendlyCountryName"), (44, "uid"), (45, "organizationalStatus"), (46, "janetMailbox"),
+        (47, "mailPreferenceOption"), (48, "buildingName"), (49, "dSAQuality"), (50, "singleLevelQuality"),
+        (51, "subtreeMinimumQuality"), (52, "subtreeMaximumQuality"), (53, "personalSignature"), (54, "dITRedirect"),
+        (55, "audio"), (56, "documentPublisher"),
+    ]),
+    // 1.2.840.113549.1.9: PKCS #9 (RFC 2985)
+    (&[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x09], &[
+        (1, "emailAddress"), (2, "unstructuredName"), (3, "contentType"), (4, "messageDigest"), (5, "signingTime"),
+        (6, "countersignature"), (7, "challengePassword"), (8, "unstructuredAddress"),
+        (9, "extendedCertificateAttributes"), (14, "extReq"), (15, "SMIME-CAPS"), (20, "friendlyName"),
+        (21, "localKeyID"),
+    ]),
+    // 1.3.6.1.4.1.311.60.2.1: EV jurisdiction of incorporation (CA/Browser Forum EV Guidelines 9.2.4)
+    (&[0x2B, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x3C, 0x02, 0x01], &[
+        (1, "jurisdictionL"), (2, "jurisdictionST"), (3, "jurisdictionC"),
+    ]),
+    // 1.3.6.1.4.1.311.20.2: Microsoft's user principal name
+    (&[0x2B, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x14, 0x02], &[
+        (3, "msUPN"),
+    ]),
+    // 1.3.6.1.5.5.7.9: RFC 3739 personal data
+    (&[0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x09], &[
+        (1, "id-pda-dateOfBirth"), (2, "id-pda-placeOfBirth"), (3, "id-pda-gender"),
+        (4, "id-pda-countryOfCitizenship"), (5, "id-pda-countryOfResidence"),
+    ]),
+    // 1.2.643.3.131.1 and 1.2.643.100: Russian qualified-certificate identifiers
+    (&[0x2A, 0x85, 0x03, 0x03, 0x81, 0x03, 0x01], &[
+        (1, "INN"),
+    ]),
+    (&[0x2A, 0x85, 0x03, 0x64], &[
+        (1, "OGRN"), (3, "SNILS"), (5, "OGRNIP"),
+    ]),
 ];
 
 /// The longest OID text OpenSSL prints: `OBJ_obj2txt` into an 80-byte buffer keeps 79 characters.
 const MAX_OID_TEXT: usize = 79;
 
 fn short_name(oid: &ObjectIdentifier) -> Option<&'static str> {
-    SHORT_NAMES.iter().find(|(known, _)| known == oid).map(|(_, sn)| *sn)
+    let (last, prefix) = oid.as_bytes().split_last()?;
+    let (_, names) = SHORT_NAMES.iter().find(|(known, _)| *known == prefix)?;
+    names.iter().find(|(arc, _)| arc == last).map(|(_, sn)| *sn)
 }
 
 /// The attribute type as OpenSSL names it: short name, or dotted OID cut to OpenSSL's buffer.
@@ -184,17 +133,27 @@ fn type_name(oid: &ObjectIdentifier) -> String {
     }
 }
 
-/// Attribute type from a configuration string: an OpenSSL short name (case-sensitive, as `OBJ_sn2nid`) or a dotted
-/// OID such as `0.9.2342.19200300.100.1.1`.
-/// Every attribute short name `attribute_oid` accepts (for the configuration's JSON Schema).
-#[cfg(any(test, feature = "test-support"))]
-pub fn short_names() -> impl Iterator<Item = &'static str> {
-    SHORT_NAMES.iter().map(|(_, sn)| *sn)
+/// Every (OID, short name) of the table, in table order.
+fn known_types() -> impl Iterator<Item = (ObjectIdentifier, &'static str)> {
+    SHORT_NAMES.iter().flat_map(|(prefix, names)| {
+        names.iter().filter_map(move |(arc, sn)| {
+            let der = [prefix, core::slice::from_ref(arc)].concat();
+            ObjectIdentifier::from_bytes(&der).ok().map(|oid| (oid, *sn))
+        })
+    })
 }
 
+/// Every attribute type with a short name (for the configuration's JSON Schema and the golden tests).
+#[cfg(any(test, feature = "test-support"))]
+pub fn attribute_types() -> impl Iterator<Item = (ObjectIdentifier, &'static str)> {
+    known_types()
+}
+
+/// Attribute type from a configuration string: an OpenSSL short name (case-sensitive, as `OBJ_sn2nid`) or a dotted
+/// OID such as `0.9.2342.19200300.100.1.1`.
 pub fn attribute_oid(short_or_dotted: &str) -> Option<ObjectIdentifier> {
-    if let Some((oid, _)) = SHORT_NAMES.iter().find(|(_, sn)| *sn == short_or_dotted) {
-        return Some(*oid);
+    if let Some((oid, _)) = known_types().find(|(_, sn)| *sn == short_or_dotted) {
+        return Some(oid);
     }
     if short_or_dotted.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return ObjectIdentifier::new(short_or_dotted).ok();
@@ -239,13 +198,22 @@ fn text(value: &Any) -> Option<String> {
 }
 
 /// Escapes text as a_strex.c `do_esc_char` does with `ASN1_STRFLGS_ESC_CTRL`, `ESC_MSB` when `esc_msb`, and
-/// `ESC_2253` when `esc_2253` (RFC 4514 section 2.4: `"+,;<>\` anywhere, `#` first, space first or last).
+/// `ESC_2253` when `esc_2253` (RFC 4514 section 2.4: `"+,;<>\` anywhere, `#` first, space first or last). Without
+/// `esc_2253` (a lone attribute value), every space of a leading or trailing run of spaces and tabs is `\20`: RFC 9110
+/// section 5.5 has recipients strip a field value's edge whitespace, so `" admin "` would arrive as `admin`.
 fn push_escaped(out: &mut String, text: &str, esc_2253: bool, esc_msb: bool) {
     let count = text.chars().count();
+    let edge_ws = |c: &char| matches!(c, ' ' | '\t');
+    let leading = text.chars().take_while(edge_ws).count();
+    let trailing_from = count - text.chars().rev().take_while(edge_ws).count();
     for (i, c) in text.chars().enumerate() {
         // OpenSSL marks the last character instead of the first when they are the same one.
         let last = i + 1 == count;
         let first = i == 0 && !last;
+        if c == ' ' && !esc_2253 && (i < leading || i >= trailing_from) {
+            out.push_str("\\20");
+            continue;
+        }
         if !c.is_ascii() {
             if esc_msb {
                 let mut buf = [0u8; 4];
@@ -329,7 +297,18 @@ pub fn rfc2253(name: &Name, utf8: bool) -> String {
             _ => push_dump(&mut out, &atv.value),
         }
     }
+    end_space_as_hex(&mut out);
     out
+}
+
+/// An RFC 2253 DN ends in a space only as OpenSSL's `\ ` for a last value's trailing space, and RFC 9110 section 5.5
+/// has recipients strip it: `\20` instead, the hex pair RFC 4514 section 2.4 allows for any escaped character. For
+/// `trusted_issuers` too, so OpenSSL's spelling of such an issuer matches.
+pub fn end_space_as_hex(dn: &mut String) {
+    if dn.ends_with("\\ ") {
+        dn.pop();
+        dn.push_str("20");
+    }
 }
 
 /// The bytes `X509_NAME_oneline` prints for a value: what OpenSSL keeps as the value's data.
@@ -378,12 +357,19 @@ pub fn legacy(name: &Name) -> String {
             }
         }
     }
+    // X509_NAME_oneline leaves a trailing space as it is, and RFC 9110 section 5.5 has recipients strip it: the last
+    // one goes out in this form's escape for other bytes. (The form starts with `/`, and a tab is `\x09` already.)
+    if out.ends_with(' ') {
+        out.pop();
+        out.push_str("\\x20");
+    }
     out
 }
 
 /// The first attribute with `oid` in DER order, as header text: decoded to Unicode, `\` as `\\`, control characters
-/// as `\XX`, and (unless `utf8`) every byte of a non-ASCII character as `\XX` (`山` is `\E5\B1\B1`). No RFC 4514
-/// escaping: a comma stays a comma. `None` when the name has no such attribute or its value is not a valid string.
+/// as `\XX`, spaces at either edge as `\20` (RFC 9110 section 5.5), and (unless `utf8`) every byte of a non-ASCII
+/// character as `\XX` (`山` is `\E5\B1\B1`). No RFC 4514 escaping: a comma stays a comma. `None` when the name has
+/// no such attribute or its value is not a valid string.
 pub fn attribute(name: &Name, oid: &ObjectIdentifier, utf8: bool) -> Option<String> {
     let atv = name.iter().find(|atv| atv.oid == *oid)?;
     let text = text(&atv.value)?;
@@ -442,6 +428,9 @@ mod tests {
         assert_eq!(oid("street").as_deref(), Some("2.5.4.9"));
         assert_eq!(oid("jurisdictionC").as_deref(), Some("1.3.6.1.4.1.311.60.2.1.3"));
         assert_eq!(oid("organizationIdentifier").as_deref(), Some("2.5.4.97"));
+        assert_eq!(oid("msUPN").as_deref(), Some("1.3.6.1.4.1.311.20.2.3"));
+        assert_eq!(oid("friendlyName").as_deref(), Some("1.2.840.113549.1.9.20"));
+        assert_eq!(oid("x500UniqueIdentifier").as_deref(), Some("2.5.4.45"));
         assert_eq!(oid("1.2.3.4").as_deref(), Some("1.2.3.4"));
         for bad in ["", "cn", "Cn", "commonName", "CN ", "1..2", "1.2.", ".1.2", "1", "1.2.x", "-1.2", "9.1.2"] {
             assert_eq!(oid(bad), None, "{bad:?}");
@@ -450,9 +439,11 @@ mod tests {
 
     #[test]
     fn every_short_name_round_trips() {
-        for (oid, sn) in SHORT_NAMES {
-            assert_eq!(attribute_oid(sn), Some(*oid), "{sn}");
-            assert_eq!(short_name(oid), Some(*sn));
+        let entries: usize = SHORT_NAMES.iter().map(|(_, names)| names.len()).sum();
+        assert_eq!(known_types().count(), entries, "every table entry is a valid OID");
+        for (oid, sn) in known_types() {
+            assert_eq!(attribute_oid(sn), Some(oid), "{sn}");
+            assert_eq!(short_name(&oid), Some(sn));
         }
     }
 
@@ -463,7 +454,7 @@ mod tests {
         let ou = attribute_oid("OU").unwrap();
         assert_eq!(attribute(&n, &cn, false).unwrap(), "\\E5\\B1\\B1\\E7\\94\\B0, Taro\\\\\"+;<>#");
         assert_eq!(attribute(&n, &cn, true).unwrap(), "山田, Taro\\\\\"+;<>#");
-        assert_eq!(attribute(&n, &ou, true).unwrap(), " a\\09b\\0D\\0A\\7F\\00 ");
+        assert_eq!(attribute(&n, &ou, true).unwrap(), "\\20a\\09b\\0D\\0A\\7F\\00\\20");
         assert_eq!(attribute(&n, &attribute_oid("UID").unwrap(), true), None);
     }
 
@@ -526,6 +517,42 @@ mod tests {
     }
 
     #[test]
+    fn attribute_escapes_every_edge_space() {
+        let cn = attribute_oid("CN").unwrap();
+        let one = |value: &str| attribute(&name(&[&[(CN, utf8(value))]]), &cn, false).unwrap();
+        assert_eq!(one(" admin "), "\\20admin\\20");
+        assert_eq!(one("  a b  "), "\\20\\20a b\\20\\20");
+        assert_eq!(one(" \t x\t "), "\\20\\09\\20x\\09\\20");
+        assert_eq!(one("   "), "\\20\\20\\20");
+        assert_eq!(one("\tadmin"), "\\09admin");
+        assert_eq!(one("a  b"), "a  b");
+        assert_eq!(one(""), "");
+    }
+
+    #[test]
+    fn dn_forms_never_end_in_a_space() {
+        // DER order: O first, so RFC 2253 ends with it and the legacy form with the CN.
+        let n = name(&[&[(OU, utf8("Example "))], &[(CN, utf8(" admin "))]]);
+        assert_eq!(rfc2253(&n, false), "CN=\\ admin\\ ,OU=Example\\20");
+        assert_eq!(rfc2253(&n, true), "CN=\\ admin\\ ,OU=Example\\20");
+        assert_eq!(legacy(&n), "/OU=Example /CN= admin\\x20");
+        let n = name(&[&[(CN, utf8("  "))], &[(OU, utf8("\t"))]]);
+        assert_eq!(rfc2253(&n, false), "OU=\\09,CN=\\ \\20");
+        assert_eq!(legacy(&n), "/CN=  /OU=\\x09");
+    }
+
+    #[test]
+    fn end_space_as_hex_rewrites_only_an_escaped_last_space() {
+        for (dn, want) in
+            [("O=a\\ ", "O=a\\20"), ("O=\\ \\ ", "O=\\ \\20"), ("O=a\\20", "O=a\\20"), ("O=a\\ b", "O=a\\ b")]
+        {
+            let mut dn = dn.to_string();
+            end_space_as_hex(&mut dn);
+            assert_eq!(dn, want);
+        }
+    }
+
+    #[test]
     fn rfc2253_first_and_last_character_rules() {
         let n = name(&[&[(CN, utf8("#"))], &[(CN, utf8(" "))], &[(CN, utf8("##"))], &[(CN, utf8("  "))]]);
         assert_eq!(rfc2253(&n, false), "CN=\\ \\ ,CN=\\##,CN=\\ ,CN=#");
@@ -561,11 +588,16 @@ mod tests {
                     let Ok(n) = Name::from_der(&tlv(0x30, &tlv(0x31, &atv(oid, tlv(tag, content))))) else {
                         continue;
                     };
-                    let _ = (rfc2253(&n, false), rfc2253(&n, true), legacy(&n));
+                    // RFC 9110 section 5.5: nothing a recipient would trim.
+                    let no_edge_ws = |t: &str| !t.starts_with([' ', '\t']) && !t.ends_with([' ', '\t']);
+                    for dn in [rfc2253(&n, false), rfc2253(&n, true), legacy(&n)] {
+                        assert!(no_edge_ws(&dn), "{dn:?}");
+                    }
                     for utf8 in [false, true] {
                         if let Some(text) = attribute(&n, &ObjectIdentifier::new(oid).unwrap(), utf8) {
                             assert!(!text.bytes().any(|b| b < 0x20 || b == 0x7f), "{text:?}");
                             assert!(utf8 || text.is_ascii(), "{text:?}");
+                            assert!(no_edge_ws(&text), "{text:?}");
                         }
                     }
                 }

@@ -1,21 +1,23 @@
 //! The client certificate, parsed once into owned values the header mapping reads.
 //!
 //! Parsing is strict DER (x509-cert): anything malformed, trailing bytes or an oversize input is an error and the
-//! caller fails closed.
+//! caller fails closed. The one leniency is in SAN content (`parse_sans`): bytes outside IA5 are kept, as OpenSSL
+//! keeps them, and encoded when rendered.
 
 pub mod dn;
 mod time;
 
-use core::net::IpAddr;
+use core::net::{Ipv4Addr, Ipv6Addr};
 
 use base64ct::{Base64, Encoding};
-use der::Decode;
+use der::asn1::AnyRef;
+use der::oid::AssociatedOid;
+use der::{Decode, Tag, Tagged};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
-use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::SubjectAltName;
 use x509_cert::name::Name;
-use x509_cert::Certificate;
+use x509_cert::{Certificate, TbsCertificate};
 
 pub use time::openssl_time;
 
@@ -62,13 +64,16 @@ impl core::fmt::Display for CertError {
     }
 }
 
-/// Subject alternative names by kind (RFC 5280 section 4.2.1.6), in certificate order.
+/// Subject alternative names by kind (RFC 5280 section 4.2.1.6), in certificate order, as their content octets.
+/// dNSName, rfc822Name and uniformResourceIdentifier are IA5Strings there, but bytes outside IA5 (UTF-8 `café`) are
+/// kept: OpenSSL, nginx and Envoy accept such a certificate, and [`san_text`] encodes every such byte.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Sans {
-    pub dns: Vec<String>,
-    pub uri: Vec<String>,
-    pub email: Vec<String>,
-    pub ip: Vec<IpAddr>,
+    pub dns: Vec<Vec<u8>>,
+    pub uri: Vec<Vec<u8>>,
+    pub email: Vec<Vec<u8>>,
+    /// iPAddress octets: 4 or 16 in a conforming certificate, any length here ([`ip_text`]).
+    pub ip: Vec<Vec<u8>>,
 }
 
 /// A parsed leaf certificate.
@@ -95,11 +100,7 @@ impl ClientCert {
         // `from_der` rejects trailing bytes after the outer SEQUENCE.
         let cert = Certificate::from_der(der).map_err(|_| CertError::Der)?;
         let tbs = cert.tbs_certificate();
-        let sans = match tbs.get_extension::<SubjectAltName>() {
-            Ok(Some((_, san))) => collect_sans(&san),
-            Ok(None) => Sans::default(),
-            Err(_) => return Err(CertError::SubjectAltName),
-        };
+        let sans = subject_alt_names(tbs)?;
         let validity = tbs.validity();
         Ok(ClientCert {
             der: der.to_vec(),
@@ -153,9 +154,11 @@ impl ClientCert {
     }
 
     /// The SPIFFE ID: an X.509-SVID has exactly one URI SAN, with scheme `spiffe` (SPIFFE X509-SVID spec, 2).
-    pub fn spiffe_id(&self) -> Option<&str> {
+    /// Encoded as a `san_uri` element ([`san_text`]), so it never carries a space, a control or a non-ASCII byte; a
+    /// valid SPIFFE ID (SPIFFE ID spec, 2: letters, digits, `.`, `-`, `_`, `/`) comes out unchanged.
+    pub fn spiffe_id(&self) -> Option<String> {
         match self.sans.uri.as_slice() {
-            [only] if only.starts_with("spiffe://") => Some(only.as_str()),
+            [only] if only.starts_with(b"spiffe://") => Some(san_text(only)),
             _ => None,
         }
     }
@@ -172,25 +175,72 @@ pub fn validity_error(not_before: u64, not_after: u64, now_unix: u64) -> Option<
     }
 }
 
-fn collect_sans(san: &SubjectAltName) -> Sans {
+/// The subjectAltName extension, if any. RFC 5280 section 4.2: a certificate has at most one instance of it.
+fn subject_alt_names(tbs: &TbsCertificate) -> Result<Sans, CertError> {
+    let mut found = tbs.extensions().into_iter().flatten().filter(|e| e.extn_id == SubjectAltName::OID);
+    match (found.next(), found.next()) {
+        (None, _) => Ok(Sans::default()),
+        (Some(ext), None) => parse_sans(ext.extn_value.as_bytes()),
+        (Some(_), Some(_)) => Err(CertError::SubjectAltName),
+    }
+}
+
+/// GeneralNames (RFC 5280 section 4.2.1.6), strict DER but lenient about content: the IA5String of an rfc822Name,
+/// dNSName or URI is taken as bytes whatever they are, and the other kinds (otherName, directoryName, ...) are not
+/// looked into. Every element must still be a GeneralName: context-specific tags [0] to [8], the four kinds kept
+/// primitive as their IMPLICIT IA5String / OCTET STRING encodes in DER (X.690 section 10.2).
+fn parse_sans(der: &[u8]) -> Result<Sans, CertError> {
+    let names = Vec::<AnyRef>::from_der(der).map_err(|_| CertError::SubjectAltName)?;
     let mut sans = Sans::default();
-    for name in &san.0 {
-        match name {
-            GeneralName::DnsName(s) => sans.dns.push(s.to_string()),
-            GeneralName::UniformResourceIdentifier(s) => sans.uri.push(s.to_string()),
-            GeneralName::Rfc822Name(s) => sans.email.push(s.to_string()),
-            GeneralName::IpAddress(octets) => {
-                let b = octets.as_bytes();
-                if let Ok(v4) = <[u8; 4]>::try_from(b) {
-                    sans.ip.push(IpAddr::from(v4));
-                } else if let Ok(v6) = <[u8; 16]>::try_from(b) {
-                    sans.ip.push(IpAddr::from(v6));
-                }
-            }
-            _ => {}
+    for name in names {
+        let Tag::ContextSpecific { constructed, number } = name.tag() else {
+            return Err(CertError::SubjectAltName);
+        };
+        let kind = match number.0 {
+            1 => &mut sans.email,
+            2 => &mut sans.dns,
+            6 => &mut sans.uri,
+            7 => &mut sans.ip,
+            0 | 3 | 4 | 5 | 8 => continue,
+            _ => return Err(CertError::SubjectAltName),
+        };
+        if constructed {
+            return Err(CertError::SubjectAltName);
+        }
+        kind.push(name.value().to_vec());
+    }
+    Ok(sans)
+}
+
+/// A SAN as one element of a `,`-joined list: `%`, `,`, space and every byte outside visible ASCII (0x21-0x7E) as
+/// `%XX` (RFC 3986 section 2.1, upper-case hex). A reader splits on `,`, then percent-decodes each element; nothing
+/// in it is a space an HTTP recipient would strip (RFC 9110 section 5.5). `caf\xc3\xa9.example` is
+/// `caf%C3%A9.example`, the URI `https://ok.example/p,spiffe://x` is `https://ok.example/p%2Cspiffe://x`.
+pub fn san_text(octets: &[u8]) -> String {
+    let mut out = String::with_capacity(octets.len());
+    for &b in octets {
+        if matches!(b, 0x21..=0x7e) && b != b'%' && b != b',' {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            push_hex_upper(&mut out, b);
         }
     }
-    sans
+    out
+}
+
+/// An iPAddress SAN: IPv4 dotted-decimal, IPv6 in RFC 5952 text (`2001:db8::1`, `::1`, `::ffff:192.0.2.1`; OpenSSL
+/// prints every group, `0:0:0:0:0:0:0:1`). RFC 5280 section 4.2.1.6 allows 4 or 16 octets only; any other length is
+/// `#` and lower-case hex of the octets (`#c0a80001ff`), so it is neither dropped nor mistaken for an address.
+pub fn ip_text(octets: &[u8]) -> String {
+    if let Ok(v4) = <[u8; 4]>::try_from(octets) {
+        Ipv4Addr::from(v4).to_string()
+    } else if let Ok(v6) = <[u8; 16]>::try_from(octets) {
+        // std's Display is RFC 5952 section 4 (zeros compressed, lower case) and section 5 (IPv4-mapped dotted).
+        Ipv6Addr::from(v6).to_string()
+    } else {
+        format!("#{}", hex_lower(octets))
+    }
 }
 
 fn twos_complement_magnitude(bytes: &[u8]) -> Vec<u8> {
@@ -338,6 +388,95 @@ mod tests {
         assert_eq!(url_decode(e.as_bytes()).as_deref(), Some(s.as_bytes()));
         assert_eq!(url_decode(b"%zz"), None);
         assert_eq!(url_decode(b"%4"), None);
+    }
+
+    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        let len = u8::try_from(content.len()).unwrap();
+        assert!(len < 0x80, "short form only");
+        [&[tag, len][..], content].concat()
+    }
+
+    #[test]
+    fn sans_keep_non_ia5_bytes_and_skip_other_kinds() {
+        let names = [
+            tlv(0x82, "café.example".as_bytes()),
+            tlv(0xa0, &[tlv(0x06, &[0x2b, 0x06, 0x01]), tlv(0xa0, &tlv(0x0c, b"x"))].concat()), // otherName
+            tlv(0x81, b"\"a,b\"@example.com"),
+            tlv(0xa4, &tlv(0x30, &[])), // directoryName
+            tlv(0x86, b"https://ok.example/p,spiffe://example.org/x"),
+            tlv(0x88, &[0x2a, 0x03]), // registeredID
+            tlv(0x87, &[192, 0, 2, 1]),
+            tlv(0x87, &[192, 168, 0, 1, 0xff]),
+            tlv(0x87, &[]),
+        ];
+        let sans = parse_sans(&tlv(0x30, &names.concat())).unwrap();
+        assert_eq!(sans.dns, vec!["café.example".as_bytes().to_vec()]);
+        assert_eq!(sans.email, vec![b"\"a,b\"@example.com".to_vec()]);
+        assert_eq!(sans.uri, vec![b"https://ok.example/p,spiffe://example.org/x".to_vec()]);
+        assert_eq!(sans.ip, vec![vec![192, 0, 2, 1], vec![192, 168, 0, 1, 0xff], vec![]]);
+        assert_eq!(parse_sans(&tlv(0x30, &[])), Ok(Sans::default()));
+    }
+
+    #[test]
+    fn sans_refuse_what_is_not_general_names() {
+        for bad in [
+            tlv(0x30, &tlv(0xa2, &tlv(0x16, b"x"))), // a constructed dNSName is not DER
+            tlv(0x30, &tlv(0x16, b"x")),             // not context-specific
+            tlv(0x30, &tlv(0x89, b"x")),             // no GeneralName [9]
+            tlv(0x31, &tlv(0x82, b"x")),             // a SET, not a SEQUENCE
+            [tlv(0x30, &tlv(0x82, b"x")), vec![0]].concat(),
+            vec![0x30, 0x03, 0x82, 0x05, b'x'],
+        ] {
+            assert_eq!(parse_sans(&bad), Err(CertError::SubjectAltName), "{bad:02x?}");
+        }
+    }
+
+    #[test]
+    fn san_text_encodes_percent_comma_space_and_every_non_visible_byte() {
+        assert_eq!(san_text("café.example".as_bytes()), "caf%C3%A9.example");
+        assert_eq!(
+            san_text(b"https://ok.example/p,spiffe://example.org/ns/prod/sa/admin"),
+            "https://ok.example/p%2Cspiffe://example.org/ns/prod/sa/admin"
+        );
+        assert_eq!(san_text(b" a b%41\t\x7f\x00\r\n"), "%20a%20b%2541%09%7F%00%0D%0A");
+        assert_eq!(san_text(b"\"a,b\"@example.com"), "\"a%2Cb\"@example.com");
+        let visible: Vec<u8> = (0x21..=0x7e).filter(|b| *b != b'%' && *b != b',').collect();
+        assert_eq!(san_text(&visible).as_bytes(), visible.as_slice());
+        for b in 0..=255u8 {
+            assert_eq!(url_decode(san_text(&[b]).as_bytes()), Some(vec![b]));
+        }
+    }
+
+    #[test]
+    fn ip_text_is_rfc5952_or_hex() {
+        assert_eq!(ip_text(&[192, 0, 2, 10]), "192.0.2.10");
+        let v6 = |tail: &[u8]| [&[0u8; 16][..16 - tail.len()], tail].concat();
+        assert_eq!(ip_text(&v6(&[1])), "::1");
+        assert_eq!(ip_text(&v6(&[0xff, 0xff, 192, 0, 2, 1])), "::ffff:192.0.2.1");
+        let doc = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        assert_eq!(ip_text(&doc), "2001:db8::1");
+        let groups = |g: [u16; 8]| g.iter().flat_map(|x| x.to_be_bytes()).collect::<Vec<u8>>();
+        assert_eq!(ip_text(&groups([1, 0, 0, 1, 0, 0, 0, 1])), "1:0:0:1::1", "the longest run of zeros goes");
+        assert_eq!(ip_text(&groups([1, 0, 0, 1, 0, 0, 1, 1])), "1::1:0:0:1:1", "of two as long, the first");
+        let mut one_zero = [0xabu8; 16];
+        one_zero[2..4].fill(0);
+        assert_eq!(ip_text(&one_zero), "abab:0:abab:abab:abab:abab:abab:abab", "a single zero group stays");
+        assert_eq!(ip_text(&[192, 168, 0, 1, 0xff]), "#c0a80001ff");
+        assert_eq!(ip_text(&[192, 168, 0, 0, 255, 255, 0, 0]), "#c0a80000ffff0000");
+        assert_eq!(ip_text(&[]), "#");
+    }
+
+    #[test]
+    fn spiffe_id_is_the_only_uri_encoded_like_san_uri() {
+        let mut c = dummy();
+        c.sans.uri = vec![b"spiffe://example.org/ns/prod/sa/alice".to_vec()];
+        assert_eq!(c.spiffe_id().as_deref(), Some("spiffe://example.org/ns/prod/sa/alice"));
+        c.sans.uri = vec![b"spiffe://example.org/a b,c\t".to_vec()];
+        assert_eq!(c.spiffe_id().as_deref(), Some("spiffe://example.org/a%20b%2Cc%09"));
+        c.sans.uri.push(b"spiffe://example.org/other".to_vec());
+        assert_eq!(c.spiffe_id(), None);
+        c.sans.uri = vec![b"https://example.org/".to_vec()];
+        assert_eq!(c.spiffe_id(), None);
     }
 
     fn dummy() -> ClientCert {
