@@ -311,6 +311,10 @@ fn kong_verify_values() {
         // SUCCESS without the certificate breaks ngx's own contract: fail closed.
         ("SUCCESS", None, vec![]),
         ("MAYBE", None, vec![]),
+        // Not nginx's text, which is printable ASCII (found by fuzz/fuzz_targets/decision.rs): nothing is sent, the
+        // reason with its tab least of all.
+        ("FAILED:\tx", Some(pki("bob.crt")), vec![]),
+        ("FAILED:caf\u{e9}", Some(pki("bob.crt")), vec![]),
     ];
     for (verify, cert, expected) in cases {
         let mut host = kong().with_property(NGX_SSL_CLIENT_VERIFY, verify);

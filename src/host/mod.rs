@@ -316,7 +316,14 @@ fn read_ngx_with(host: &dyn Host, verify: &[u8], memo: &mut PeerMemo) -> Result<
             Ok(Peer::Verified(cert))
         }
         other => match other.strip_prefix(b"FAILED:") {
-            Some(reason) => Ok(Peer::Unverified(String::from_utf8_lossy(reason).into_owned())),
+            // nginx writes OpenSSL's verify error text (`X509_verify_cert_error_string`) or its OCSP status: printable
+            // ASCII. Anything else (a tab, a non-UTF-8 byte) is no answer nginx gives, and would go on in `verify`.
+            Some(reason) if reason.iter().all(|b| (0x20..=0x7e).contains(b)) => {
+                Ok(Peer::Unverified(String::from_utf8_lossy(reason).into_owned()))
+            }
+            Some(_) => {
+                Err(PeerError::Inconsistent("ssl_client_verify has a FAILED: reason that is not printable ASCII"))
+            }
             None => Err(PeerError::Inconsistent("unknown ssl_client_verify value")),
         },
     }
