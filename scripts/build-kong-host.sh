@@ -77,10 +77,10 @@ mkdir -p "$wt/lib" "$wt/include"
 cargo build --release --locked --manifest-path "$repo/scripts/kong-host/wasmtime-capi/Cargo.toml" \
   --target-dir "$(dirname "$prefix")/wasmtime-target"
 cp "$(dirname "$prefix")/wasmtime-target/release/libwasmtime.a" "$wt/lib/"
-capi=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/wasmtime-c-api-impl-26.0.0 | head -1)
+capi=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/wasmtime-c-api-impl-26.0.0 | sed -n 1p)
 cp -r "$capi/include/." "$wt/include/"
 # The newest: an earlier build with other features leaves its own conf.h beside it.
-conf=$(ls -t $(find "$(dirname "$prefix")/wasmtime-target/release/build" -path '*wasmtime-c-api-impl-*/out/include/wasmtime/conf.h') | head -1)
+conf=$(ls -t $(find "$(dirname "$prefix")/wasmtime-target/release/build" -path '*wasmtime-c-api-impl-*/out/include/wasmtime/conf.h') | sed -n 1p)
 cp "$conf" "$wt/include/wasmtime/conf.h"
 # The generated conf.h leaves WASMTIME_FEATURE_WAT undefined although the library has wat2wasm and
 # ngx_wasm_module calls wasmtime_wat2wasm.
@@ -117,6 +117,6 @@ cp -r "$work/ngx_wasm_module-9136e463/lib/resty/." "$prefix/lualib/resty/"
 mkdir -p "$prefix/kong"
 cp -r "$work/kong-3.9.3-openresty-patches-and-wasm-runloop/kong/." "$prefix/kong/"
 
-"$prefix/sbin/nginx" -V 2>&1 | head -3
+"$prefix/sbin/nginx" -V 2>&1 | sed -n 1,3p  # not head: SIGPIPE under pipefail
 rm -rf "$work"
 echo "kong host built in $(( $(date +%s) - start )) s"

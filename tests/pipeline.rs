@@ -1,6 +1,6 @@
 //! The request pipeline through the state-based fake host: set what the host would say, run the filter, then read
 //! back the headers the upstream would get, the local reply and the logs. Same cases for Envoy's and Kong's
-//! encodings. Certificates: tests/fixtures/pki (made by scripts/gen-certs.sh).
+//! encodings. Certificates: tests/fixtures/pki (made by tests/fixtures/pki/gen.sh).
 // The whole file is test code: helpers outside `#[test]` functions fail loudly too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

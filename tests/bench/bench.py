@@ -460,7 +460,11 @@ class LoadSpec:
     headers: list[str]
 
 
-def oha_command(oha: Path, core: Optional[int], port: int, certs: Path, spec: LoadSpec) -> list[str]:
+def oha_command(
+    oha: Path, core: Optional[int], port: int, certs: Path, spec: LoadSpec, path: str = "/"
+) -> list[str]:
+    """oha presenting alice's certificate over HTTP/1.1 keep-alive, one worker thread (so that it fits on the load
+    core beside the upstream), optionally pinned to `core`. Also used by bench_kong.py."""
     cmd = [] if core is None else ["taskset", "-c", str(core)]
     cmd += [
         str(oha),
@@ -488,7 +492,7 @@ def oha_command(oha: Path, core: Optional[int], port: int, certs: Path, spec: Lo
         cmd += ["-n", str(spec.requests)]
     for h in spec.headers:
         cmd += ["-H", h]
-    cmd.append(f"https://127.0.0.1:{port}/")
+    cmd.append(f"https://127.0.0.1:{port}{path}")
     return cmd
 
 
@@ -561,20 +565,24 @@ def _cmd_out(cmd: list[str]) -> str:
         return f"({e})"
 
 
-def machine_facts(oha: Path) -> dict:
+def machine_facts(oha: Path, envoy: bool = True) -> dict:
+    """What the numbers depend on. envoy=False (bench_kong.py) leaves out the Envoy version: that benchmark runs no
+    Envoy, and .venv need not have one."""
     cpu_model = ""
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
             cpu_model = line.split(":", 1)[1].strip()
             break
-    envoy_version = _cmd_out([str(harness.envoy_binary()), "--version"]).split("version:")[-1].strip()
+    envoy_version = None
+    if envoy:
+        envoy_version = _cmd_out([str(harness.envoy_binary()), "--version"]).split("version:")[-1].strip()
     commit = _cmd_out(["git", "-C", str(REPO), "rev-parse", "--short=12", "HEAD"])
     dirty = bool(_cmd_out(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"]))
     mem_kb = 0
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemTotal:"):
             mem_kb = int(line.split()[1])
-    return {
+    facts = {
         "nproc": os.cpu_count(),
         "cpu_model": cpu_model,
         "memory_gib": round(mem_kb / 1024 / 1024, 1),
@@ -590,30 +598,44 @@ def machine_facts(oha: Path) -> dict:
         },
         "loadavg_start": Path("/proc/loadavg").read_text().split()[:3],
     }
+    if not envoy:
+        del facts["envoy"]
+    return facts
 
 
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def summarize(runs: list[dict], arms: list[Arm]) -> dict:
+SUMMARY_FIELDS = (
+    "ok_rps",
+    "p50_ms",
+    "p99_ms",
+    "envoy_cpu_us_per_req",
+    "envoy_core_util",
+    "load_core_busy",
+    "other_on_envoy_core",
+    "envoy_core_softirq",
+    "envoy_core_steal",
+)
+
+
+def summarize(
+    runs: list[dict],
+    arms: list[Arm],
+    fields: tuple[str, ...] = SUMMARY_FIELDS,
+    rps_refs: tuple[str, ...] = ("a", "b"),
+    p99_refs: tuple[str, ...] = ("b",),
+) -> dict:
+    """Per arm, median/min/max of each of `fields` over the repeats, and the req/s (p99) ratios to the arms in
+    `rps_refs` (`p99_refs`) as `rps_vs_<ref>` (`p99_vs_<ref>`). bench_kong.py passes its own fields and references."""
     out: dict = {}
     for arm in arms:
         rs = [r for r in runs if r["arm"] == arm.key]
         if not rs:
             continue
         entry: dict = {"n": len(rs)}
-        for field in (
-            "ok_rps",
-            "p50_ms",
-            "p99_ms",
-            "envoy_cpu_us_per_req",
-            "envoy_core_util",
-            "load_core_busy",
-            "other_on_envoy_core",
-            "envoy_core_softirq",
-            "envoy_core_steal",
-        ):
+        for field in fields:
             vals = [r[field] for r in rs if r.get(field) is not None]
             entry[field] = {
                 "median": median(vals),
@@ -624,9 +646,10 @@ def summarize(runs: list[dict], arms: list[Arm]) -> dict:
     med = {k: v["ok_rps"]["median"] for k, v in out.items()}
     p99 = {k: v["p99_ms"]["median"] for k, v in out.items()}
     for k, entry in out.items():
-        entry["rps_vs_a"] = med[k] / med["a"] if "a" in med else None
-        entry["rps_vs_b"] = med[k] / med["b"] if "b" in med else None
-        entry["p99_vs_b"] = p99[k] / p99["b"] if "b" in p99 else None
+        for ref in rps_refs:
+            entry[f"rps_vs_{ref}"] = med[k] / med[ref] if ref in med else None
+        for ref in p99_refs:
+            entry[f"p99_vs_{ref}"] = p99[k] / p99[ref] if ref in p99 else None
     return out
 
 
@@ -643,22 +666,28 @@ DERIVED = [
 ]
 
 
-def derived_costs(summary: dict) -> list[dict]:
-    """Per-request cost differences in µs: 1e6/rps(x) − 1e6/rps(ref) (wall time of the saturated Envoy), and the
-    same from the Envoy under test's own CPU time per request."""
+def derived_costs(
+    summary: dict,
+    pairs: list[tuple[str, str, str]] = DERIVED,
+    cpu_field: str = "envoy_cpu_us_per_req",
+    cpu_key: str = "us_per_req_envoy_cpu",
+) -> list[dict]:
+    """Per-request cost differences in µs for each (x, ref, meaning) of `pairs`: 1e6/rps(x) − 1e6/rps(ref) (wall time
+    of the saturated proxy), and the same from the proxy under test's own CPU time per request (`cpu_field`, written
+    as `cpu_key`)."""
     rows = []
-    for x, ref, meaning in DERIVED:
+    for x, ref, meaning in pairs:
         if x not in summary or ref not in summary:
             continue
         rx, rr = summary[x]["ok_rps"]["median"], summary[ref]["ok_rps"]["median"]
-        cx, cr = summary[x]["envoy_cpu_us_per_req"]["median"], summary[ref]["envoy_cpu_us_per_req"]["median"]
+        cx, cr = summary[x][cpu_field]["median"], summary[ref][cpu_field]["median"]
         rows.append(
             {
                 "x": x,
                 "ref": ref,
                 "meaning": meaning,
                 "us_per_req_from_rps": 1e6 / rx - 1e6 / rr if rx and rr else None,
-                "us_per_req_envoy_cpu": cx - cr if cx is not None and cr is not None else None,
+                cpu_key: cx - cr if cx is not None and cr is not None else None,
             }
         )
     return rows
@@ -876,16 +905,21 @@ Written by hand after a run; `make bench` only rewrites the text between the `be
 """
 
 
-def write_report(path: Path, section: str) -> None:
+def write_report(path: Path, section: str, begin: str = BEGIN, end: str = END, append: bool = False) -> None:
+    """Replaces the text between `begin` and `end` (the markers are part of `section`). Without them, an existing file
+    is refused, or with append=True (bench_kong.py's section, added after everything else once) extended."""
     if path.exists():
         text = path.read_text()
-        if BEGIN in text and END in text and text.index(BEGIN) < text.index(END):
-            head, rest = text.split(BEGIN, 1)
-            _, tail = rest.split(END, 1)
+        if begin in text and end in text and text.index(begin) < text.index(end):
+            head, rest = text.split(begin, 1)
+            _, tail = rest.split(end, 1)
             path.write_text(head + section + tail)
             return
-        raise BenchError(f"{path} exists but has no {BEGIN} … {END} section: not overwriting it")
-    path.write_text(INTRO + section + "\n" + ANALYSIS)
+        if append and begin not in text and end not in text:
+            path.write_text(text.rstrip("\n") + "\n\n" + section + "\n")
+            return
+        raise BenchError(f"{path} exists but has no {begin} … {end} section: not overwriting it")
+    path.write_text(section + "\n" if append else INTRO + section + "\n" + ANALYSIS)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -947,6 +981,31 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     return args
 
 
+def busy_before(seconds: float = 1.0) -> dict[str, Optional[float]]:
+    """How busy each core is over `seconds` just before a benchmark (other processes are noise); warns above 20%."""
+    before = core_times()
+    time.sleep(seconds)
+    after = core_times()
+    busy = {str(c): core_busy(before, after, c) for c in sorted(after)}
+    busy_now = [v for v in busy.values() if v is not None]
+    if busy_now and max(busy_now) > 0.2:
+        print(
+            f"bench: warning: the machine is busy before the benchmark (cores "
+            f"{', '.join(f'{c}: {v * 100:.0f}%' for c, v in busy.items() if v is not None)}): "
+            "expect noise",
+            flush=True,
+        )
+    return busy
+
+
+def rotated(arms: list, rep: int) -> list:
+    """The arm order of repeat `rep`: rotated by one each repeat and reversed every other, so that drift (thermal,
+    other load, cache warmth) and position in the sequence hit every arm alike."""
+    shift = rep % len(arms)
+    order = arms[shift:] + arms[:shift]
+    return order[::-1] if rep % 2 == 1 else order
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
     started = time.monotonic()
@@ -991,18 +1050,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     certs = harness.gen_certs(work / "certs")
     machine = machine_facts(args.oha)
     # Other processes on the machine are noise: say how busy the cores were just before the benchmark.
-    before = core_times()
-    time.sleep(1.0)
-    after = core_times()
-    machine["busy_before"] = {str(c): core_busy(before, after, c) for c in sorted(after)}
-    busy_now = [v for v in machine["busy_before"].values() if v is not None]
-    if busy_now and max(busy_now) > 0.2:
-        print(
-            f"bench: warning: the machine is busy before the benchmark (cores "
-            f"{', '.join(f'{c}: {v * 100:.0f}%' for c, v in machine['busy_before'].items() if v is not None)}): "
-            "expect noise",
-            flush=True,
-        )
+    machine["busy_before"] = busy_before()
     print(f"bench: {len(arms)} arms × {args.repeats} repeat(s); results in {out}", flush=True)
 
     echo_server = echo.start()
@@ -1042,11 +1090,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
         per_run_timeout = (args.duration if not args.smoke else 30.0) + 30.0
         for rep in range(args.repeats):
-            shift = rep % len(arms)
-            order = arms[shift:] + arms[:shift]
-            if rep % 2 == 1:
-                order = order[::-1]
-            for pos, arm in enumerate(order):
+            for pos, arm in enumerate(rotated(arms, rep)):
                 port = ports[arm.key]
                 if warm_spec is not None:
                     cmd = oha_command(args.oha, load_core, port, certs, warm_spec)
