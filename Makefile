@@ -190,7 +190,7 @@ fuzz fuzz-smoke: fuzz-toolchain $(CARGO_FUZZ)
 	done
 
 # Line coverage of the project's sources that each target's corpus (seeds and what `make fuzz` added) reaches:
-# cargo fuzz coverage, then llvm-cov's summary (the nightly's llvm-tools). Not part of CI.
+# cargo fuzz coverage, then llvm-cov's line summary per file (the nightly's llvm-tools). Not part of CI.
 FUZZ_HOST = $(shell rustc -vV | sed -n 's/^host: //p')
 LLVM_BIN = $(shell rustc +$(FUZZ_TOOLCHAIN) --print sysroot)/lib/rustlib/$(FUZZ_HOST)/bin
 fuzz-coverage: fuzz-toolchain $(CARGO_FUZZ)
@@ -202,5 +202,6 @@ fuzz-coverage: fuzz-toolchain $(CARGO_FUZZ)
 		echo "== coverage $$t ($$(find build/fuzz/corpus/$$t fuzz/corpus/$$t -type f | wc -l) inputs)"; \
 		$(LLVM_BIN)/llvm-cov report fuzz/target/coverage/$(FUZZ_HOST)/release/$$t \
 			-instr-profile=fuzz/coverage/$$t/coverage.profdata \
-			-ignore-filename-regex='(\.cargo/registry|/rustc/|fuzz_targets/)' | cut -c1-34,108-154; \
+			-ignore-filename-regex='(\.cargo/registry|/rustc/|fuzz_targets/)' -show-region-summary=false \
+			-show-function-summary=false -show-instantiation-summary=false -show-branch-summary=false; \
 	done
