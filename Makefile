@@ -79,6 +79,9 @@ lint: toolchain
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --release --target $(WASM_TARGET) -p mtls-headers -- -D warnings
+	# The fuzz targets are their own workspace; stable lints them (only running them needs the nightly).
+	cargo fmt --manifest-path fuzz/Cargo.toml -- --check
+	cargo clippy --manifest-path fuzz/Cargo.toml --all-targets -- -D warnings
 
 demo: build venv
 	$(PY) tests/e2e/demo.py
@@ -150,3 +153,55 @@ bench-kong-smoke: build noop venv kong-host $(OHA)
 bench-micro: build noop
 	cargo bench --bench decision
 	cargo bench -p mtls-headers-wasmhost --bench wasm
+
+# ---------------------------------------------------------------------------------------------------------------
+# Fuzzing (FUZZING.md): cargo fuzz (libFuzzer, AddressSanitizer) on a pinned nightly, which cargo fuzz needs for the
+# sanitizer; both installed on first use, the nightly by rustup and cargo-fuzz from crates.io into .tools.
+.PHONY: fuzz fuzz-smoke fuzz-coverage fuzz-toolchain
+FUZZ_TOOLCHAIN := nightly-2026-10-30
+CARGO_FUZZ := .tools/bin/cargo-fuzz
+FUZZ_TARGETS := config config_structured json_vs_serde cert_fields xfcc decision
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 10
+CARGO_NIGHTLY_FUZZ = PATH="$(abspath .tools/bin):$$PATH" cargo +$(FUZZ_TOOLCHAIN) fuzz
+
+fuzz-toolchain:
+	@rustup run $(FUZZ_TOOLCHAIN) rustc --version >/dev/null 2>&1 || \
+		rustup toolchain install $(FUZZ_TOOLCHAIN) --profile minimal
+
+$(CARGO_FUZZ):
+	cargo install cargo-fuzz --version =0.13.2 --locked --root .tools
+
+# Each target for FUZZ_SECONDS (FUZZ_SMOKE_SECONDS), one after the other. New inputs go to build/fuzz/corpus/<target>;
+# fuzz/corpus/<target> holds the committed seeds and regressions, read (so every one is replayed) at each start. A
+# crashing input is written to build/fuzz/artifacts/<target>/. libFuzzer's output goes to build/fuzz/<target>.log;
+# shown are its totals (executions, `cov:` edges and `ft:` features reached), or the log's end when a target fails.
+FUZZ_SUMMARY := '^(\#[0-9]+[[:space:]]+(INITED|DONE)|stat::number_of_executed_units)'
+fuzz fuzz-smoke: fuzz-toolchain $(CARGO_FUZZ)
+	$(CARGO_NIGHTLY_FUZZ) build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		mkdir -p build/fuzz/corpus/$$t build/fuzz/artifacts/$$t; \
+		secs=$(if $(filter fuzz-smoke,$@),$(FUZZ_SMOKE_SECONDS),$(FUZZ_SECONDS)); \
+		echo "== fuzz $$t ($$secs s, seeds: $$(ls fuzz/corpus/$$t | wc -l))"; \
+		if $(CARGO_NIGHTLY_FUZZ) run $$t build/fuzz/corpus/$$t fuzz/corpus/$$t -- -max_total_time=$$secs \
+			-artifact_prefix=build/fuzz/artifacts/$$t/ -print_final_stats=1 >build/fuzz/$$t.log 2>&1; then \
+			grep -E $(FUZZ_SUMMARY) build/fuzz/$$t.log; \
+		else tail -n 40 build/fuzz/$$t.log; exit 1; fi; \
+	done
+
+# Line coverage of the project's sources that each target's corpus (seeds and what `make fuzz` added) reaches:
+# cargo fuzz coverage, then llvm-cov's line summary per file (the nightly's llvm-tools). Not part of CI.
+FUZZ_HOST = $(shell rustc -vV | sed -n 's/^host: //p')
+LLVM_BIN = $(shell rustc +$(FUZZ_TOOLCHAIN) --print sysroot)/lib/rustlib/$(FUZZ_HOST)/bin
+fuzz-coverage: fuzz-toolchain $(CARGO_FUZZ)
+	rustup component add llvm-tools-preview --toolchain $(FUZZ_TOOLCHAIN)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		mkdir -p build/fuzz/corpus/$$t; \
+		$(CARGO_NIGHTLY_FUZZ) coverage --target-dir fuzz/target/coverage $$t build/fuzz/corpus/$$t fuzz/corpus/$$t \
+			>build/fuzz/$$t.coverage.log 2>&1 || { tail -n 40 build/fuzz/$$t.coverage.log; exit 1; }; \
+		echo "== coverage $$t ($$(find build/fuzz/corpus/$$t fuzz/corpus/$$t -type f | wc -l) inputs)"; \
+		$(LLVM_BIN)/llvm-cov report fuzz/target/coverage/$(FUZZ_HOST)/release/$$t \
+			-instr-profile=fuzz/coverage/$$t/coverage.profdata \
+			-ignore-filename-regex='(\.cargo/registry|/rustc/|fuzz_targets/)' -show-region-summary=false \
+			-show-function-summary=false -show-instantiation-summary=false -show-branch-summary=false; \
+	done
