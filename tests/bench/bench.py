@@ -82,6 +82,8 @@ ARMS = [
     Arm("e", "cloudflare", "mtls-headers cloudflare"),
     Arm("f", "noop", "no-op Wasm filter"),
     Arm("g", "floor", "host-call floor of (d)"),
+    Arm("h", "floor_add", "floor of (d), headers added"),
+    Arm("i", "floor_pairs", "floor of (d), whole map set"),
 ]
 ARM = {a.key: a for a in ARMS}
 
@@ -93,6 +95,12 @@ ARM = {a.key: a for a in ARMS}
 FLOOR_CALLS = (
     "map=1; props=connection.sha256_peer_certificate_digest,connection.peer_certificate_valid; clock=1; set=6"
 )
+# Arms (h) and (i): the same reads, the six headers written the other ways the ABI offers (issue "One core, many
+# hosts": apply a Decision with the cheapest calls the host allows). (h) `proxy_add_header_map_value` per header,
+# which after the strip step is the same result as a replace (no copy of a mapped header is left); (i) one
+# `proxy_set_header_map_pairs` carrying the map read plus the six headers.
+FLOOR_ADD_CALLS = FLOOR_CALLS + "; apply=add"
+FLOOR_PAIRS_CALLS = FLOOR_CALLS + "; apply=pairs"
 
 # Arm (b): exactly these details are set (Hash= is always added by Envoy); cert/chain are not.
 XFCC_DETAILS = {"subject": True, "uri": True, "dns": True}
@@ -189,6 +197,10 @@ def arm_filters(key: str) -> list[dict]:
         return [_wasm("noop", WASM_NOOP, ""), _router()]
     if key == "g":
         return [_wasm("floor", WASM_NOOP, FLOOR_CALLS), _router()]
+    if key == "h":
+        return [_wasm("floor_add", WASM_NOOP, FLOOR_ADD_CALLS), _router()]
+    if key == "i":
+        return [_wasm("floor_pairs", WASM_NOOP, FLOOR_PAIRS_CALLS), _router()]
     raise ValueError(key)
 
 
@@ -410,7 +422,7 @@ def sanity_check(arm: Arm, port: int, certs: Path) -> str:
         if not cond:
             problems.append(what)
 
-    if arm.key in ("a", "f", "g"):
+    if arm.key in ("a", "f", "g", "h", "i"):
         want(len(forged) == 2, "both forged headers reach the upstream (nothing strips them)")
         want(not xfcc, "no x-forwarded-client-cert")
         want(not any(n.startswith("x-cert-") for n in names), "no x-cert-* headers")
@@ -657,6 +669,8 @@ DERIVED = [
     ("d", "f", "mtls-headers baas own cost above the no-op Wasm filter (target: at most 5 µs)"),
     ("g", "f", "the host calls (d) makes, alone: the proxy-wasm ABI's part of (d) − (f)"),
     ("d", "g", "mtls-headers' own code: (d) above a filter making the same host calls and nothing else"),
+    ("g", "h", "six replaces above six adds: what writing by add would save (h)"),
+    ("i", "g", "one whole-map set above six replaces: what writing the map at once would cost (i)"),
     ("e", "f", "mtls-headers cloudflare own cost above the no-op Wasm filter"),
     ("f", "a", "fixed cost of a Wasm filter in V8 (no-op filter above router only)"),
     ("b", "a", "native XFCC (Subject, URI, DNS, Hash) above router only"),
@@ -713,6 +727,8 @@ def chart(summary: dict, arms: list[Arm], path: Path, subtitle: str) -> None:
         "e": "#42a5f5",
         "f": "#ffb300",
         "g": "#ffe082",
+        "h": "#fff3c4",
+        "i": "#fff8e1",
     }
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5.2))
 
@@ -936,7 +952,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     # 64: enough to saturate the Envoy under test's one worker on 2 vCPUs (at 16 it idles a quarter of the time and
     # req/s measures round trips, not cost).
     p.add_argument("--connections", type=int, default=64, help="concurrent keep-alive connections (oha -c; 64)")
-    p.add_argument("--arms", default="abcdefg", help="which arms, e.g. abdf (default all: abcdefg)")
+    p.add_argument("--arms", default="abcdefghi", help="which arms, e.g. abdf (default all: abcdefghi)")
     p.add_argument(
         "--header",
         action="append",
@@ -975,7 +991,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
         args.timeout = 120.0 if args.smoke else 540.0
     bad = set(args.arms) - set(ARM)
     if bad or not args.arms:
-        p.error(f"--arms: unknown arm(s) {''.join(sorted(bad))}; choose from abcdefg")
+        p.error(f"--arms: unknown arm(s) {''.join(sorted(bad))}; choose from {''.join(ARM)}")
     if args.repeats < 1 or args.connections < 1 or args.duration <= 0 or args.warmup < 0:
         p.error("--repeats, --connections and --duration must be positive")
     return args
