@@ -148,10 +148,10 @@ bench-kong: build noop venv kong-host $(OHA)
 bench-kong-smoke: build noop venv kong-host $(OHA)
 	$(PY) tests/bench/bench_kong.py --smoke --oha $(OHA) $(BENCH_KONG_ARGS)
 
-# The filter's own per-request cost with criterion: the decision natively (FakeHost), and through the .wasm in the
-# wasmtime test host, each with the identity cache hit and missed. Reported in BENCHMARKS.md by hand.
+# The filter's own per-request cost with criterion, through the .wasm in the wasmtime test host and natively under
+# the same host model (tests/wasmhost/src/native.rs), each with the identity cache hit and missed. Reported in
+# BENCHMARKS.md by hand.
 bench-micro: build noop
-	cargo bench --bench decision
 	cargo bench -p mtls-headers-wasmhost --bench wasm
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 //! The filter's per-request cost through the built `.wasm`, in the wasmtime test host (Cranelift, not Envoy's V8:
 //! absolute numbers differ, ratios carry over): a no-op proxy-wasm filter built the same way as the baseline, then
 //! mtls-headers with the identity cache hit (one client on a keep-alive connection) and missed (more distinct
-//! clients than the cache holds). `make bench-micro`; results in BENCHMARKS.md.
+//! clients than the cache holds). The same cases natively (`native/...`: the adapter and core compiled for this
+//! machine, src/native.rs) under the same host model. `make bench-micro`; results in BENCHMARKS.md.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ use std::process::Command;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use sha2::{Digest, Sha256};
+use wasmhost::native::NativePlugin;
 use wasmhost::{Connection, Filter, Options, PeerCert, Profile, Request};
 
 fn repo(path: &str) -> PathBuf {
@@ -89,6 +91,17 @@ fn bench(c: &mut Criterion) {
                 b.iter(|| {
                     i = (i + 1) % conns.len();
                     plugin.request(&conns[i], &req).unwrap()
+                })
+            });
+            let mut native = NativePlugin::start(&Options::new(profile, json));
+            assert_eq!(native.request(&one, &req).unwrap().headers, x.headers);
+            group.bench_function(format!("native/{preset}/{name}/cache-hit"), |b| {
+                b.iter(|| native.request(&one, &req).unwrap())
+            });
+            group.bench_function(format!("native/{preset}/{name}/cache-miss"), |b| {
+                b.iter(|| {
+                    i = (i + 1) % conns.len();
+                    native.request(&conns[i], &req).unwrap()
                 })
             });
         }
