@@ -5,12 +5,9 @@
 
 use std::sync::OnceLock;
 
-use mtls_headers::adapter::{on_request_headers, Outcome};
-use mtls_headers::host::{HeaderList as NativeHeaders, Headers, Host, HostError, Level};
-use mtls_headers_core::config::Config;
+use wasmhost::native::NativePlugin;
 use wasmhost::{
-    header_map, kong_worker_env, property, Action, Connection, Exchange, Filter, LogLevel, Options, PeerCert, Plugin,
-    Profile, PropertyAnswer, Request,
+    kong_worker_env, Action, Connection, Exchange, Filter, LogLevel, Options, PeerCert, Plugin, Profile, Request,
 };
 
 const TOKEN: &str = "t0ken-value";
@@ -273,48 +270,7 @@ fn kong_plain_http_reads_no_unimplemented_property() {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Native vs wasm: the same host answers (wasmhost::property, wasmhost::header_map) through the pure logic.
-
-struct NativeHost<'a> {
-    profile: Profile,
-    conn: &'a Connection,
-    headers: NativeHeaders,
-    reply: Option<(u32, Vec<u8>)>,
-}
-
-impl Host for NativeHost<'_> {
-    fn property(&self, name: &str) -> Result<Option<Vec<u8>>, HostError> {
-        let path: Vec<&str> = name.split('.').collect();
-        match property(self.profile, self.conn, &path) {
-            PropertyAnswer::Value(v) => Ok(Some(v)),
-            PropertyAnswer::NotFound => Ok(None),
-            PropertyAnswer::Error(code) => Err(HostError::Status(code as u32)),
-        }
-    }
-    fn request_headers(&self) -> Result<Headers, HostError> {
-        Ok(Headers::from_pairs(&self.headers).unwrap())
-    }
-    fn remove_request_header(&mut self, name: &[u8]) -> Result<(), HostError> {
-        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-        Ok(())
-    }
-    fn set_request_header(&mut self, name: &str, value: &[u8]) -> Result<(), HostError> {
-        self.remove_request_header(name.as_bytes())?;
-        self.headers.push((name.as_bytes().to_vec(), value.to_vec()));
-        Ok(())
-    }
-    fn send_local_reply(&mut self, status: u32, _details: &str, body: &[u8]) -> Result<(), HostError> {
-        self.reply = Some((status, body.to_vec()));
-        Ok(())
-    }
-    fn close_stream(&mut self) -> Result<(), HostError> {
-        Err(HostError::Status(2))
-    }
-    fn now_unix(&self) -> Result<u64, HostError> {
-        Ok(1_800_000_000)
-    }
-    fn log(&self, _level: Level, _message: &str) {}
-}
+// Native vs wasm: the same host model (wasmhost's profiles) under both engines (wasmhost::native).
 
 #[test]
 fn native_and_wasm_agree() {
@@ -336,19 +292,15 @@ fn native_and_wasm_agree() {
     let request = forged(Request::get("/pair")).header("X-Client-DN", "CN=forged");
     for profile in PROFILES {
         for config in &configs {
-            let cfg = Config::parse(config.as_bytes(), &|_| None).unwrap();
             let mut plugin = start(profile, config);
+            let mut native = NativePlugin::start(&Options::new(profile, config.as_str()));
             for conn in &connections {
                 let wasm = plugin.request(conn, &request).unwrap();
-                let mut native =
-                    NativeHost { profile, conn, headers: header_map(profile, conn, &request), reply: None };
-                let outcome = on_request_headers(&cfg, &mut native, &mut mtls_headers::adapter::State::new(0));
-                let wasm_reply = wasm.reply.as_ref().map(|r| (r.status, r.body.clone()));
-                assert_eq!(wasm_reply, native.reply, "{profile:?} {config} {conn:?}");
-                assert_eq!(outcome == Outcome::Replied, wasm.action == Some(Action::Pause));
-                if outcome == Outcome::Continue {
-                    assert_eq!(wasm.headers, native.headers, "{profile:?} {config} {conn:?}");
-                }
+                let native = native.request(conn, &request).unwrap();
+                let reply = |x: &Exchange| x.reply.as_ref().map(|r| (r.status, r.body.clone(), r.details.clone()));
+                assert_eq!(reply(&wasm), reply(&native), "{profile:?} {config} {conn:?}");
+                assert_eq!((wasm.action, wasm.closed), (native.action, native.closed), "{profile:?} {config} {conn:?}");
+                assert_eq!(wasm.headers, native.headers, "{profile:?} {config} {conn:?}");
             }
         }
     }
