@@ -4,9 +4,9 @@
 use mtls_headers_core::config::{Config, HostKind};
 use mtls_headers_core::decision::INTERNAL_ERROR_BODY;
 use mtls_headers_core::headers::shown;
-use mtls_headers_core::{decide, details, Action, Reply, SetHeader};
+use mtls_headers_core::{decide, details, Action, Decision, Reply};
 
-use crate::host::{Headers, Host, Level};
+use crate::host::{Host, Level};
 use crate::peer::{self, PeerMemo};
 
 /// What the proxy layer returns to the host.
@@ -112,49 +112,22 @@ pub fn on_request_headers(cfg: &Config, host: &mut dyn Host, state: &mut State) 
         let peer = peer::read(cfg, kind, view, &headers, &mut state.peer);
         decide(cfg, headers.iter(), peer, || view.now_unix(), &mut state.core)
     };
+    apply(host, decision)
+}
+
+/// Applies a decision: removes, then the reply or the sets. A header that cannot be removed or set leaves the request in a state
+/// nobody chose (a forged value kept, a half-written identity): it is answered instead, never forwarded.
+fn apply(host: &mut dyn Host, decision: Decision<'_>) -> Outcome {
     for (level, line) in &decision.logs {
         host.log(*level, line);
     }
-    match (kind, decision.action) {
-        (HostKind::Envoy | HostKind::Auto, Action::Forward(set)) => {
-            apply_as_map(host, &headers, &decision.remove, &set)
-        }
-        (_, action) => apply_by_name(host, &decision.remove, action),
-    }
-}
-
-/// Envoy (and any host but ngx_wasm_module): the request as read, without the removed names (matched as the host
-/// matches them, case-insensitively), plus the headers set, in one `proxy_set_header_map_pairs`. Measured with
-/// `make bench` (BENCHMARKS.md, arms (g) and (i)): one map write costs less than a call per header. Nothing to
-/// change, no call.
-fn apply_as_map(host: &mut dyn Host, headers: &Headers, remove: &[&[u8]], set: &[SetHeader]) -> Outcome {
-    if remove.is_empty() && set.is_empty() {
-        return Outcome::Continue;
-    }
-    let mut pairs: Vec<(&[u8], &[u8])> = Vec::with_capacity(headers.len() + set.len());
-    pairs.extend(headers.iter().filter(|(name, _)| !remove.iter().any(|r| r.eq_ignore_ascii_case(name))));
-    pairs.extend(set.iter().map(|h| (h.name.as_bytes(), h.value.as_bytes())));
-    match host.set_request_header_map(&pairs) {
-        Ok(()) => Outcome::Continue,
-        Err(e) => {
-            host.log(Level::Error, &format!("cannot write the request headers ({e})"));
-            internal_error(host, if remove.is_empty() { details::INJECT_FAILED } else { details::STRIP_FAILED })
-        }
-    }
-}
-
-/// Removes, then the reply or the sets, one call per header: ngx_wasm_module's `proxy_set_header_map_pairs` hides
-/// every original header from the filter and still forwards it (kong/README.md), and a reply needs no map. A header
-/// that cannot be removed or set leaves the request in a state nobody chose (a forged value kept, a half-written
-/// identity): it is answered instead, never forwarded.
-fn apply_by_name(host: &mut dyn Host, remove: &[&[u8]], action: Action) -> Outcome {
-    for name in remove {
+    for name in decision.remove {
         if let Err(e) = host.remove_request_header(name) {
             host.log(Level::Error, &format!("cannot remove header {} ({e})", shown(name)));
             return internal_error(host, details::STRIP_FAILED);
         }
     }
-    let set = match action {
+    let set = match decision.action {
         Action::Reply(r) => return reply(host, &r),
         Action::Forward(set) => set,
     };

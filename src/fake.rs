@@ -22,8 +22,8 @@ pub struct FakeHost {
     pub reply: Option<LocalReply>,
     pub now: u64,
     logs: RefCell<Vec<(Level, String)>>,
-    /// Every host call, in order: `request_headers`, `property <name>`, `remove <name>`, `set <name>`, `set_map`,
-    /// `reply`, `close`, `now`.
+    /// Every host call, in order: `request_headers`, `property <name>`, `remove <name>`, `set <name>`, `reply`,
+    /// `close`, `now`.
     calls: RefCell<Vec<String>>,
     /// Makes header writes fail with this status, to test fail-closed paths.
     pub fail_header_writes: Option<u32>,
@@ -126,15 +126,6 @@ impl Host for FakeHost {
         }
         self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name.as_bytes()));
         self.headers.push((name.as_bytes().to_vec(), value.to_vec()));
-        Ok(())
-    }
-
-    fn set_request_header_map(&mut self, pairs: &[(&[u8], &[u8])]) -> Result<(), HostError> {
-        self.call("set_map".to_string());
-        if let Some(s) = self.fail_header_writes {
-            return Err(HostError::Status(s));
-        }
-        self.headers = pairs.iter().map(|(n, v)| (n.to_vec(), v.to_vec())).collect();
         Ok(())
     }
 

@@ -109,8 +109,6 @@ pub trait Host {
     fn remove_request_header(&mut self, name: &[u8]) -> Result<(), HostError>;
     /// Sets the header to exactly this one value.
     fn set_request_header(&mut self, name: &str, value: &[u8]) -> Result<(), HostError>;
-    /// Replaces the whole request header map with these pairs, in this order (`proxy_set_header_map_pairs`).
-    fn set_request_header_map(&mut self, pairs: &[(&[u8], &[u8])]) -> Result<(), HostError>;
     /// `details`: why, for the host's logs (Envoy's `%RESPONSE_CODE_DETAILS%`).
     fn send_local_reply(&mut self, status: u32, details: &str, body: &[u8]) -> Result<(), HostError>;
     /// Ends the HTTP stream without a reply (`proxy_close_stream`).

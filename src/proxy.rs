@@ -112,10 +112,6 @@ impl Host for ProxyHost {
         abi::replace_header(MapType::HttpRequestHeaders as u32, name, value)
     }
 
-    fn set_request_header_map(&mut self, pairs: &[(&[u8], &[u8])]) -> Result<(), HostError> {
-        abi::set_header_map_pairs(MapType::HttpRequestHeaders as u32, pairs)
-    }
-
     fn send_local_reply(&mut self, status: u32, details: &str, body: &[u8]) -> Result<(), HostError> {
         abi::send_local_response(status, details, body, &[("content-type", "text/plain")])
     }
@@ -169,7 +165,6 @@ mod abi {
         fn proxy_get_header_map_pairs(map_type: u32, return_map_data: *mut *mut u8, return_map_size: *mut usize)
             -> u32;
         fn proxy_remove_header_map_value(map_type: u32, key_data: *const u8, key_size: usize) -> u32;
-        fn proxy_set_header_map_pairs(map_type: u32, map_data: *const u8, map_size: usize) -> u32;
         fn proxy_replace_header_map_value(
             map_type: u32,
             key_data: *const u8,
@@ -268,12 +263,6 @@ mod abi {
         status(unsafe {
             proxy_replace_header_map_value(map_type, name.as_ptr(), name.len(), value.as_ptr(), value.len())
         })
-    }
-
-    pub fn set_header_map_pairs(map_type: u32, pairs: &[(&[u8], &[u8])]) -> Result<(), HostError> {
-        let map = encode_map(pairs).ok_or(HostError::Malformed("header map"))?;
-        // SAFETY: pointer and length of a live slice.
-        status(unsafe { proxy_set_header_map_pairs(map_type, map.as_ptr(), map.len()) })
     }
 
     pub fn close_http_request_stream() -> Result<(), HostError> {

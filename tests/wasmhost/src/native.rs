@@ -10,9 +10,9 @@ use mtls_headers::host::{Headers, Host, HostError, Level};
 use mtls_headers_core::config::Config;
 
 use crate::{
-    envoy_remove, envoy_replace, header_map, kong_remove, kong_replace, kong_reserialize, kong_set_pairs,
-    request_property, unconfigured, Action, Connection, Exchange, HeaderList, LocalReply, LogLevel, LogLine, Options,
-    Profile, PropertyAnswer, Request, BAD_ARGUMENT,
+    envoy_remove, envoy_replace, header_map, kong_remove, kong_replace, kong_reserialize, request_property,
+    unconfigured, Action, Connection, Exchange, HeaderList, LocalReply, LogLevel, LogLine, Options, Profile,
+    PropertyAnswer, Request, BAD_ARGUMENT,
 };
 
 /// A plugin whose filter runs natively.
@@ -141,14 +141,6 @@ impl Host for NativeHost<'_> {
         match self.profile {
             Profile::Envoy => envoy_replace(&mut self.visible, key, value),
             Profile::Kong => kong_replace(&mut self.visible, &mut self.hidden, key, value),
-        }
-        Ok(())
-    }
-
-    fn set_request_header_map(&mut self, pairs: &[(&[u8], &[u8])]) -> Result<(), HostError> {
-        match self.profile {
-            Profile::Envoy => self.visible = pairs.iter().map(|(n, v)| (n.to_vec(), v.to_vec())).collect(),
-            Profile::Kong => kong_set_pairs(&mut self.visible, &mut self.hidden),
         }
         Ok(())
     }
