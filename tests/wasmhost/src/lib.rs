@@ -684,12 +684,6 @@ pub fn envoy_replace(m: &mut HeaderList, key: Vec<u8>, value: Vec<u8>) {
     m.push((key, value));
 }
 
-/// ngx_wasm_module's request-map `proxy_set_header_map_pairs` (measured, tests/e2e/test_host_probe.py): every
-/// original entry is hidden and still forwarded; the new pairs are neither seen afterwards nor forwarded.
-pub fn kong_set_pairs(visible: &mut HeaderList, hidden: &mut HeaderList) {
-    hidden.append(visible);
-}
-
 /// ngx_wasm_module's request-header remove: hidden from the filter, still forwarded by nginx's proxy module.
 pub fn kong_remove(visible: &mut HeaderList, hidden: &mut HeaderList, key: &[u8]) {
     let (gone, kept): (HeaderList, HeaderList) =
@@ -787,9 +781,12 @@ fn define_proxy_wasm(linker: &mut Linker<State>) -> wasmtime::Result<()> {
             let bytes = read(&mut c, ptr, len)?;
             let Some(pairs) = deserialize_header_map(&bytes) else { return Ok(BAD_ARGUMENT) };
             if kong_request_write(c.data(), map) {
+                // ngx_wasm_module (measured, tests/e2e/test_host_probe.py): every original entry is hidden and
+                // still forwarded; the new pairs are neither seen afterwards nor forwarded.
                 drop(pairs);
                 let s = c.data_mut();
-                kong_set_pairs(&mut s.request_headers, &mut s.hidden_request_headers);
+                let mut old = std::mem::take(&mut s.request_headers);
+                s.hidden_request_headers.append(&mut old);
                 return Ok(OK);
             }
             let Some(m) = map_mut(c.data_mut(), map) else { return Ok(NOT_FOUND) };
