@@ -3,7 +3,8 @@
 #
 #   scripts/gen-certs.sh OUTDIR
 #
-# OUTDIR gets ca.crt/.key, server.crt/.key and the client certificates alice, bob, odd, expired, rogue (.crt/.key),
+# OUTDIR gets ca.crt/.key, server.crt/.key and the client certificates alice, bob, carol, large, inject, odd, expired,
+# rogue (.crt/.key),
 # plus rogue-ca.crt/.key. Idempotent: an OUTDIR that is already complete is left as it is; otherwise everything is
 # generated in a temporary directory and moved in, so a half-written PKI is never seen.
 #
@@ -12,6 +13,9 @@
 #   alice     UTF-8 O and CN, an OU with a comma, UID, serialNumber, emailAddress, four kinds of SAN and a 20-byte
 #             serial: the cases where DN printing and header values go wrong
 #   bob       CN=bob,O=Example, serial 1001
+#   carol     two OUs, a 10-byte DER serial (leading zero), an otherName UPN SAN, a directoryName SAN, a DNS and a SPIFFE URI SAN
+#   large     a subject of ten 60-character OUs and forty DNS SANs: over Google's 512-byte limits, and large headers
+#   inject    a URI SAN with `;` and `=` (`https://ok.example/?a=1;Hash=00`): raw in Envoy's own XFCC, it adds a field
 #   odd       values HTTP or a comma split would misread: O "Example " and CN " admin " (edge spaces), a URI SAN with a
 #             comma before a SPIFFE-looking tail, a UTF-8 (not IA5) DNS SAN `café.example`, IPv6 ::1
 #   expired   signed by the CA, valid only in 2020 (openssl ca: OpenSSL 3.0 `x509 -req` cannot set notBefore)
@@ -23,7 +27,7 @@ if [[ $# -ne 1 ]]; then
   exit 2
 fi
 out=$(mkdir -p "$1" && cd "$1" && pwd)  # absolute: the work below happens in a temporary directory
-files=(ca server alice bob odd expired rogue-ca rogue)
+files=(ca server alice bob carol large inject odd expired rogue-ca rogue)
 
 complete=1
 for name in "${files[@]}"; do
@@ -66,6 +70,21 @@ sign alice ca 0x3FA1B2C3D4E5F60718293A4B5C6D7E8F90A1B2C3 "$client_ext"$'\n'\
 
 new -keyout bob.key -out bob.csr -subj "/O=Example/CN=bob"
 sign bob ca 0x1001 "$client_ext"
+
+new -keyout carol.key -out carol.csr -subj "/O=Example/OU=Eng/OU=Platform/CN=carol"
+sign carol ca 0xC0FFEE0123456789AB "$client_ext"$'\nsubjectAltName=@alt\n[alt]\n'\
+$'otherName.1=1.3.6.1.4.1.311.20.2.3;UTF8:carol@corp.example\ndirName.1=dir\nDNS.1=carol.example\n'\
+$'URI.1=spiffe://example.org/ns/prod/sa/carol\n[dir]\nCN=Carol Admin\nO=Example Org'
+
+ous=""
+sans="subjectAltName=DNS:large.example"
+for i in $(seq 10); do ous+="/OU=$(printf 'unit-%02d-%054d' "$i" 0)"; done
+for i in $(seq 40); do sans+=",DNS:host-$i.large.example"; done
+new -keyout large.key -out large.csr -subj "/O=Example$ous/CN=large"
+sign large ca 0x1a7e "$client_ext"$'\n'"$sans"
+
+new -keyout inject.key -out inject.csr -subj "/O=Example/CN=inject"
+sign inject ca 0x1e1e "$client_ext"$'\nsubjectAltName=@alt\n[alt]\nURI.1=https://ok.example/?a=1;Hash=00\nDNS.1=inject.example'
 
 # A SAN section, since the URI's comma would end an inline subjectAltName entry.
 new -keyout odd.key -out odd.csr -subj "/O=Example /CN= admin "

@@ -7,27 +7,7 @@ use libfuzzer_sys::fuzz_target;
 use mtls_headers_core::cert::{self, dn, ClientCert};
 use mtls_headers_core::config::Field;
 use mtls_headers_core::output::identity_value;
-
-const FIELDS: &[Field] = &[
-    Field::SubjectDn,
-    Field::IssuerDn,
-    Field::SubjectDnLegacy,
-    Field::IssuerDnLegacy,
-    Field::Serial,
-    Field::FingerprintSha1,
-    Field::FingerprintSha256,
-    Field::CertDerBase64,
-    Field::CertPemUrlencoded,
-    Field::ClientCertRfc9440,
-    Field::NotBefore,
-    Field::NotAfter,
-    Field::SanDns,
-    Field::SanUri,
-    Field::SanEmail,
-    Field::SanIp,
-    Field::SpiffeId,
-    Field::Validated,
-];
+use mtls_headers_core::registry;
 
 fuzz_target!(|data: &[u8]| {
     // PEM inputs exercise the PEM reader too; everything else is DER.
@@ -39,15 +19,14 @@ fuzz_target!(|data: &[u8]| {
     let pem_url = identity_value(&Field::CertPemUrlencoded, &c, false).unwrap();
     assert_eq!(cert::url_decode(pem_url.as_bytes()).as_deref(), Some(c.pem().as_bytes()));
 
-    let mut fields: Vec<Field> = FIELDS.to_vec();
+    // Every field the configuration can name that a certificate fills.
+    let mut fields: Vec<Field> = registry::SIMPLE_FIELDS.iter().map(|(_, f)| f.clone()).collect();
     // Every attribute type the configuration can name, and every type this certificate's names hold.
     for oid in dn::attribute_types().map(|(oid, _)| oid).chain(c.subject.iter().map(|atv| atv.oid)) {
-        fields.push(Field::SubjectAttr(oid));
-        fields.push(Field::IssuerAttr(oid));
+        fields.extend((0..3).flat_map(|i| [Field::SubjectAttr(oid, i), Field::IssuerAttr(oid, i)]));
     }
     for oid in c.issuer.iter().map(|atv| atv.oid) {
-        fields.push(Field::SubjectAttr(oid));
-        fields.push(Field::IssuerAttr(oid));
+        fields.extend((0..3).flat_map(|i| [Field::SubjectAttr(oid, i), Field::IssuerAttr(oid, i)]));
     }
     for utf8 in [false, true] {
         for field in &fields {

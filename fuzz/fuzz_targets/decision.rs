@@ -524,7 +524,7 @@ fn run(cfg: &Config, kong: bool, req: &Request, state: &mut State, seen: &mut Ve
 
 /// A field taken from the certificate, which only a verified one may fill.
 fn is_identity(field: &Field) -> bool {
-    !matches!(field, Field::Verify | Field::Static(_) | Field::ValidateToken)
+    !matches!(field, Field::Verify | Field::Present | Field::Static(_) | Field::ValidateToken)
 }
 
 fn verify_bytes(v: &Verify) -> Vec<u8> {

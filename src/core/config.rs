@@ -10,6 +10,7 @@ use std::rc::Rc;
 use x509_cert::der::oid::ObjectIdentifier;
 
 use crate::cert::dn;
+pub use crate::formats::Gcp;
 use crate::headers::{is_header_safe, normalize_byte, normalize_name, valid_header_name};
 use crate::json::{self, Json};
 use crate::registry;
@@ -44,28 +45,76 @@ pub enum Field {
     IssuerDn,
     SubjectDnLegacy,
     IssuerDnLegacy,
-    SubjectAttr(ObjectIdentifier),
-    IssuerAttr(ObjectIdentifier),
+    /// The attribute of that type at this index (0: the first) in DER order, as Apache's `SSL_CLIENT_S_DN_OU_1`.
+    SubjectAttr(ObjectIdentifier, usize),
+    IssuerAttr(ObjectIdentifier, usize),
     Serial,
-    FingerprintSha1,
-    FingerprintSha256,
+    SerialDecimal,
+    SerialColon,
+    Fingerprint(Digest, Bytes),
+    /// RFC 8705 section 3.1: the `x5t#S256` confirmation, base64url (no padding) of the DER's SHA-256.
+    X5tS256,
+    /// RFC 7469 section 2.4: base64 of the SHA-256 of the SubjectPublicKeyInfo DER.
+    PinSha256,
     CertDerBase64,
     CertPemUrlencoded,
     /// RFC 9440 section 2.2: the DER as a structured-field byte sequence, `:base64:`.
     ClientCertRfc9440,
-    NotBefore,
-    NotAfter,
+    Time(Bound, TimeForm),
     SanDns,
     SanUri,
     SanEmail,
     SanIp,
+    /// otherName of type 1.3.6.1.4.1.311.20.2.3 (Microsoft UPN), a UTF8String.
+    SanUpn,
+    SanDirName,
     SpiffeId,
+    /// Other products' formats (`formats`).
+    AlbValidity,
+    AlbLeaf,
+    TraefikInfo,
+    Xfcc,
+    Gcp(Gcp),
     /// `SUCCESS`, `NONE` or `FAILED:<reason>`, like nginx `$ssl_client_verify`.
     Verify,
     /// `1` for a verified certificate (BaaS `X-SSL-Client-CertAuth-Validated`).
     Validated,
+    /// `1` when a certificate was presented (verified or not), `0` when none was.
+    Present,
     Static(Rc<str>),
     ValidateToken,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Digest {
+    Sha1,
+    Sha256,
+}
+
+/// How a fingerprint's bytes are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bytes {
+    /// Lower-case hex (Cloudflare's `Cf-Client-Cert-Sha256`).
+    Hex,
+    /// Upper-case hex pairs joined with `:`, as `openssl x509 -fingerprint` prints them.
+    ColonHex,
+    Base64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    NotBefore,
+    NotAfter,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeForm {
+    /// `Dec 22 19:39:00 2018 GMT` (OpenSSL `ASN1_TIME_print`).
+    OpenSsl,
+    /// `2018-12-22T19:39:00Z` (RFC 3339 section 5.6, UTC).
+    Rfc3339,
+    /// Seconds since the Unix epoch.
+    Unix,
 }
 
 impl Field {
@@ -82,12 +131,23 @@ impl Field {
         }
         for (prefix, subject) in [("subject.", true), ("issuer.", false)] {
             if let Some(attr) = s.strip_prefix(prefix) {
-                let oid = dn::attribute_oid(attr).ok_or_else(|| format!("unknown attribute `{attr}`"))?;
-                return Ok(if subject { Field::SubjectAttr(oid) } else { Field::IssuerAttr(oid) });
+                let (oid, index) = attribute_at(attr).ok_or_else(|| format!("unknown attribute `{attr}`"))?;
+                return Ok(if subject { Field::SubjectAttr(oid, index) } else { Field::IssuerAttr(oid, index) });
             }
         }
         Err(format!("unknown field `{s}`"))
     }
+}
+
+/// `OU`, `OU.1` (the second OU) or a dotted OID (`2.5.4.11`, never indexed: `2.5.4.11.1` is an OID too).
+fn attribute_at(attr: &str) -> Option<(ObjectIdentifier, usize)> {
+    if let Some((short, index)) = attr.rsplit_once('.') {
+        if !short.starts_with(|c: char| c.is_ascii_digit()) {
+            let index = index.parse::<usize>().ok().filter(|_| index.bytes().all(|b| b.is_ascii_digit()))?;
+            return Some((dn::attribute_oid(short)?, index));
+        }
+    }
+    Some((dn::attribute_oid(attr)?, 0))
 }
 
 /// A secret kept out of logs and `Debug`.
@@ -431,10 +491,10 @@ pub fn json_schema() -> serde_json::Value {
         };
         format!("^{}$", name.chars().map(class).collect::<String>())
     };
-    let simple: Vec<&str> = registry::SIMPLE_FIELDS.iter().map(|(n, _)| *n).collect();
+    let simple: Vec<String> = registry::SIMPLE_FIELDS.iter().map(|(n, _)| n.replace('.', "\\.")).collect();
     let attributes: Vec<&str> = dn::attribute_types().map(|(_, sn)| sn).collect();
     let field = format!(
-        "^({}|static:[^\\x00-\\x08\\x0a-\\x1f\\x7f]*|(subject|issuer)\\.({}|[0-2](\\.[0-9]+)+))$",
+        "^({}|static:[^\\x00-\\x08\\x0a-\\x1f\\x7f]*|(subject|issuer)\\.(({})(\\.[0-9]+)?|[0-2](\\.[0-9]+)+))$",
         simple.join("|"),
         attributes.join("|")
     );
@@ -594,7 +654,7 @@ mod tests {
                 .unwrap();
         let serial: Vec<_> = cfg.mappings.iter().filter(|m| &*m.name == "x-cert-serial").collect();
         assert_eq!(serial.len(), 1);
-        assert_eq!(serial[0].field, Field::FingerprintSha256);
+        assert_eq!(serial[0].field, Field::Fingerprint(Digest::Sha256, Bytes::Hex));
         assert!(cfg.owns(b"X_ORG"));
         assert!(cfg.owns(b"Cf-Client-Cert-Sha256"));
     }

@@ -7,6 +7,7 @@ pub mod cache;
 pub mod cert;
 pub mod config;
 pub mod decision;
+pub mod formats;
 pub mod headers;
 pub mod json;
 pub mod output;

@@ -4,8 +4,11 @@
 use std::rc::Rc;
 
 use crate::cert::{self, dn, ClientCert};
-use crate::config::{Config, Field};
+use base64ct::{Base64, Base64UrlUnpadded, Encoding};
+
+use crate::config::{Bound, Bytes, Config, Digest, Field, Gcp, TimeForm};
 use crate::decision::{Level, SetHeader, Verdict};
+use crate::formats;
 use crate::headers::is_header_safe;
 
 /// What a verified certificate contributes to every request, computed once per certificate and configuration (the
@@ -44,10 +47,10 @@ const NONE: &str = "NONE";
 /// The configured mappings' headers for a verdict, in mapping order. A value with a control character is never
 /// sent (RFC 9110 section 5.5), and logged by header name only.
 pub fn mappings(cfg: &Config, verdict: &Verdict, logs: &mut Vec<(Level, String)>) -> Vec<SetHeader> {
-    let status: Rc<str> = match verdict {
-        Verdict::Verified(_) => SUCCESS.into(),
-        Verdict::Unverified(reason) => format!("FAILED:{reason}").into(),
-        Verdict::NoCert => NONE.into(),
+    let (status, present): (Rc<str>, &str) = match verdict {
+        Verdict::Verified(_) => (SUCCESS.into(), "1"),
+        Verdict::Unverified(reason) => (format!("FAILED:{reason}").into(), "1"),
+        Verdict::NoCert => (NONE.into(), "0"),
         Verdict::Unreadable => return Vec::new(),
     };
     // The identity's headers are in mapping order: one pass over both.
@@ -59,6 +62,14 @@ pub fn mappings(cfg: &Config, verdict: &Verdict, logs: &mut Vec<(Level, String)>
     for m in &cfg.mappings {
         let value = match &m.field {
             Field::Verify => Rc::clone(&status),
+            Field::Present => present.into(),
+            Field::Gcp(Gcp::Present) => gcp_bool(present == "1"),
+            Field::Gcp(Gcp::ChainVerified) => gcp_bool(matches!(verdict, Verdict::Verified(_))),
+            // Verified: the certificate's own errors (sizes over Google's limits), if any.
+            Field::Gcp(Gcp::Error) if !matches!(verdict, Verdict::Verified(_)) => match verdict {
+                Verdict::NoCert => formats::GCP_NOT_PROVIDED.into(),
+                _ => formats::GCP_VALIDATION_FAILED.into(),
+            },
             Field::Static(v) => Rc::clone(v),
             Field::ValidateToken => match &cfg.validate_token {
                 Some(t) => t.shared(),
@@ -78,6 +89,10 @@ pub fn mappings(cfg: &Config, verdict: &Verdict, logs: &mut Vec<(Level, String)>
     out
 }
 
+fn gcp_bool(b: bool) -> Rc<str> {
+    if b { "true" } else { "false" }.into()
+}
+
 /// SANs of one kind, each rendered so it holds no `,` (cert::san_text, cert::ip_text), joined with `,`.
 fn join(items: &[Vec<u8>], render: fn(&[u8]) -> String) -> Option<String> {
     if items.is_empty() {
@@ -95,22 +110,54 @@ pub fn identity_value(field: &Field, c: &ClientCert, utf8: bool) -> Option<Strin
         Field::IssuerDn => Some(dn::rfc2253(&c.issuer, utf8)),
         Field::SubjectDnLegacy => Some(dn::legacy(&c.subject)),
         Field::IssuerDnLegacy => Some(dn::legacy(&c.issuer)),
-        Field::SubjectAttr(oid) => dn::attribute(&c.subject, oid, utf8),
-        Field::IssuerAttr(oid) => dn::attribute(&c.issuer, oid, utf8),
+        Field::SubjectAttr(oid, index) => dn::attribute(&c.subject, oid, *index, utf8),
+        Field::IssuerAttr(oid, index) => dn::attribute(&c.issuer, oid, *index, utf8),
         Field::Serial => Some(c.serial_hex()),
-        Field::FingerprintSha1 => Some(cert::hex_lower(&c.sha1)),
-        Field::FingerprintSha256 => Some(cert::hex_lower(&c.sha256)),
+        Field::SerialDecimal => Some(c.serial_decimal()),
+        Field::SerialColon => Some(c.serial_colon()),
+        Field::Fingerprint(digest, form) => {
+            let bytes: &[u8] = match digest {
+                Digest::Sha1 => &c.sha1,
+                Digest::Sha256 => &c.sha256,
+            };
+            Some(match form {
+                Bytes::Hex => cert::hex_lower(bytes),
+                Bytes::ColonHex => cert::hex_colon(bytes),
+                Bytes::Base64 => Base64::encode_string(bytes),
+            })
+        }
+        Field::X5tS256 => Some(Base64UrlUnpadded::encode_string(&c.sha256)),
+        Field::PinSha256 => Some(Base64::encode_string(&c.spki_sha256)),
         Field::CertDerBase64 => Some(c.der_base64()),
         Field::CertPemUrlencoded => Some(cert::url_encode(&c.pem())),
         Field::ClientCertRfc9440 => Some(format!(":{}:", c.der_base64())),
-        Field::NotBefore => Some(cert::openssl_time(c.not_before)),
-        Field::NotAfter => Some(cert::openssl_time(c.not_after)),
+        Field::Time(bound, form) => {
+            let t = match bound {
+                Bound::NotBefore => c.not_before,
+                Bound::NotAfter => c.not_after,
+            };
+            Some(match form {
+                TimeForm::OpenSsl => cert::openssl_time(t),
+                TimeForm::Rfc3339 => cert::rfc3339(t),
+                TimeForm::Unix => t.to_string(),
+            })
+        }
         Field::SanDns => join(&c.sans.dns, cert::san_text),
         Field::SanUri => join(&c.sans.uri, cert::san_text),
         Field::SanEmail => join(&c.sans.email, cert::san_text),
         Field::SanIp => join(&c.sans.ip, cert::ip_text),
+        Field::SanUpn => join(&c.sans.upn, cert::san_text),
+        Field::SanDirName => {
+            let names: Vec<Vec<u8>> = c.sans.dir_name.iter().map(|n| dn::rfc2253(n, utf8).into_bytes()).collect();
+            join(&names, cert::san_text)
+        }
         Field::SpiffeId => c.spiffe_id(),
+        Field::AlbValidity => Some(formats::alb_validity(c)),
+        Field::AlbLeaf => Some(formats::alb_leaf(c)),
+        Field::TraefikInfo => Some(formats::traefik_info(c)),
+        Field::Xfcc => Some(formats::xfcc(c)),
+        Field::Gcp(var) => formats::gcp(*var, c),
         Field::Validated => Some("1".to_string()),
-        Field::Verify | Field::Static(_) | Field::ValidateToken => None,
+        Field::Verify | Field::Present | Field::Static(_) | Field::ValidateToken => None,
     }
 }

@@ -9,6 +9,7 @@ invalid come from tests/cases/configs.json, which the filter's unit tests and Ko
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,7 +21,10 @@ import harness
 
 TOKEN = "t0ken-from-config"
 ENV_TOKEN = "t0ken-from-env"
-OWNED_PREFIXES = ("x-ssl", "x-cert", "cf-", "x-client")
+# x-client also covers the gcp preset's X-Client-Cert-*.
+OWNED_PREFIXES = ("x-ssl", "x-cert", "cf-", "x-client", "x-amzn-mtls", "x-forwarded-tls-client-cert", "ssl-client")
+# Owned only by the configurations that map it (preset envoy-xfcc); Envoy itself writes it for the others.
+XFCC = "x-forwarded-client-cert"
 
 BAAS = {"preset": "baas", "validate_token": TOKEN}
 BAAS_ENV = {"preset": "baas", "validate_token_env": harness.TOKEN_ENV}
@@ -220,6 +224,228 @@ def custom_odd(certs: Path) -> Expected:
     }
 
 
+# Issue 11's further fields, on a certificate with two OUs, a long serial, UPN and directoryName SANs.
+CUSTOM_MORE = {
+    "headers": {
+        "x-client-ou-0": "subject.OU",
+        "x-client-ou-1": "subject.OU.1",
+        "x-client-ou-2": "subject.OU.2",
+        "x-client-serial-dec": "serial_decimal",
+        "x-client-serial-colon": "serial_colon",
+        "x-client-sha1-colon": "fingerprint_sha1_colon",
+        "x-client-sha256-colon": "fingerprint_sha256_colon",
+        "x-client-sha1-b64": "fingerprint_sha1_base64",
+        "x-client-sha256-b64": "fingerprint_sha256_base64",
+        "x-client-x5t": "x5t_s256",
+        "x-client-pin": "pin_sha256",
+        "x-client-nb-rfc3339": "not_before_rfc3339",
+        "x-client-na-rfc3339": "not_after_rfc3339",
+        "x-client-nb-unix": "not_before_unix",
+        "x-client-na-unix": "not_after_unix",
+        "x-client-upn": "san_upn",
+        "x-client-dirname": "san_dirname",
+        "x-client-spiffe": "spiffe_id",
+        "x-client-present": "present",
+    }
+}
+
+
+def custom_more(certs: Path) -> Expected:
+    c = certs / "carol.crt"
+    sans = ci.sans(c)
+    assert len(sans["upn"]) == 1 and len(sans["dirname"]) == 1, "scripts/gen-certs.sh carol changed"
+    return {
+        "x-client-ou-0": ci.attribute(c, "OU"),
+        "x-client-ou-1": ci.attribute(c, "OU", index=1),
+        "x-client-serial-dec": ci.serial_decimal(c),
+        "x-client-serial-colon": ci.serial_colon(c),
+        "x-client-sha1-colon": ci.fingerprint_colon(c, "sha1"),
+        "x-client-sha256-colon": ci.fingerprint_colon(c, "sha256"),
+        "x-client-sha1-b64": ci.fingerprint_base64(c, "sha1"),
+        "x-client-sha256-b64": ci.fingerprint_base64(c, "sha256"),
+        "x-client-x5t": ci.x5t_s256(c),
+        "x-client-pin": ci.pin_sha256(c),
+        "x-client-nb-rfc3339": ci.rfc3339(ci.not_before(c)),
+        "x-client-na-rfc3339": ci.rfc3339(ci.not_after(c)),
+        "x-client-nb-unix": str(ci.unix_time(ci.not_before(c))),
+        "x-client-na-unix": str(ci.unix_time(ci.not_after(c))),
+        "x-client-upn": ci.san_header(sans["upn"]),
+        "x-client-dirname": ci.san_header(sans["dirname"]),
+        "x-client-spiffe": "spiffe://example.org/ns/prod/sa/carol",
+        "x-client-present": "1",
+    }
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Presets in other products' formats (README, Presets): each expectation is built here from OpenSSL's values and the
+# anchor's documented format, not from the filter's code.
+
+
+def pem_text(c: Path) -> str:
+    """The PEM as OpenSSL wrote it (64-character lines, a final newline): what nginx and Envoy encode."""
+    return c.read_text()
+
+
+def aws_alb(name: str) -> Callable[[Path], Expected]:
+    def expected(certs: Path) -> Expected:
+        c = certs / f"{name}.crt"
+        nb, na = ci.rfc3339(ci.not_before(c)), ci.rfc3339(ci.not_after(c))
+        return {
+            "x-amzn-mtls-clientcert-serial-number": ci.serial(c),
+            "x-amzn-mtls-clientcert-issuer": ci.dn_header(c, "issuer"),
+            "x-amzn-mtls-clientcert-subject": ci.dn_header(c, "subject"),
+            "x-amzn-mtls-clientcert-validity": f"NotBefore={nb};NotAfter={na}",
+            "x-amzn-mtls-clientcert-leaf": quote(pem_text(c), safe="+=/"),
+        }
+
+    return expected
+
+
+def ingress_nginx(name: str) -> Callable[[Path], Expected]:
+    def expected(certs: Path) -> Expected:
+        c = certs / f"{name}.crt"
+        return {
+            "ssl-client-verify": "SUCCESS",
+            "ssl-client-subject-dn": ci.dn_header(c, "subject"),
+            "ssl-client-issuer-dn": ci.dn_header(c, "issuer"),
+            "ssl-client-cert": quote(pem_text(c), safe=""),
+        }
+
+    return expected
+
+
+def _traefik_escape(value: str) -> str:
+    return "".join("\\" + ch if ch in '\\",;' else ch for ch in value)
+
+
+def _traefik_name(c: Path, which: str) -> str:
+    parts = []
+    # Go's pkix.Name: every C, ST, L, O, (subject) OU in order, then the last serialNumber as SN and the last CN.
+    for attr in ["C", "ST", "L", "O"] + (["OU"] if which == "subject" else []):
+        i = 0
+        while (v := ci.attribute(c, attr, which=which, utf8=True, index=i)) is not None:
+            parts.append(f"{attr}={_traefik_escape(v)}")
+            i += 1
+    for attr, label in [("serialNumber", "SN"), ("CN", "CN")]:
+        values = []
+        while (v := ci.attribute(c, attr, which=which, utf8=True, index=len(values))) is not None:
+            values.append(v)
+        if values:
+            parts.append(f"{label}={_traefik_escape(values[-1])}")
+    return ",".join(parts)
+
+
+def traefik(name: str) -> Callable[[Path], Expected]:
+    def expected(certs: Path) -> Expected:
+        from urllib.parse import quote_plus
+        c = certs / f"{name}.crt"
+        sans = ci.sans(c)
+        san_list = sans["dns"] + sans["email"] + [ci.ip_header([ip]) for ip in sans["ip"]] + sans["uri"]
+        fields = [f'Subject="{_traefik_name(c, "subject")}"', f'Issuer="{_traefik_name(c, "issuer")}"',
+                  f'SerialNumber="{ci.serial_decimal(c)}"', f'NB="{ci.unix_time(ci.not_before(c))}"',
+                  f'NA="{ci.unix_time(ci.not_after(c))}"']
+        if san_list:
+            fields.append('SAN="' + ",".join(_traefik_escape(v) for v in san_list) + '"')
+        # Go's url.QueryEscape is Python's quote_plus with nothing extra kept.
+        return {
+            "x-forwarded-tls-client-cert": ci.der_base64(c),
+            "x-forwarded-tls-client-cert-info": quote_plus(";".join(fields), safe=""),
+        }
+
+    return expected
+
+
+def gcp(name: str) -> Callable[[Path], Expected]:
+    def expected(certs: Path) -> Expected:
+        c = certs / f"{name}.crt"
+        sans = ci.sans(c)
+        b64 = lambda v: base64.b64encode(v.encode()).decode()
+        spiffe = [u for u in sans["uri"] if u.startswith("spiffe://")] if len(sans["uri"]) == 1 else []
+        uris = [u for u in sans["uri"] if u not in spiffe]
+        limited = {
+            "x-client-cert-serial-number": (ci.serial(c), 50, "serial_number"),
+            "x-client-cert-spiffe": (spiffe[0] if spiffe else None, 2048, "spiffe_id"),
+            "x-client-cert-uri-sans": (",".join(map(b64, uris)) or None, 512, "uri_sans"),
+            "x-client-cert-dnsname-sans": (",".join(map(b64, sans["dns"])) or None, 512, "dnsname_sans"),
+            "x-client-cert-issuer-dn": (base64.b64encode(ci.name_der(c, "issuer")).decode(), 512, "issuer_dn"),
+            "x-client-cert-subject-dn": (base64.b64encode(ci.name_der(c, "subject")).decode(), 512, "subject_dn"),
+        }
+        out = {
+            "x-client-cert-present": "true",
+            "x-client-cert-chain-verified": "true",
+            "x-client-cert-hash": ci.fingerprint_base64(c, "sha256"),
+            "x-client-cert-valid-not-before": ci.rfc3339(ci.not_before(c))[:-1] + "+00:00",
+            "x-client-cert-valid-not-after": ci.rfc3339(ci.not_after(c))[:-1] + "+00:00",
+            "x-client-cert-leaf": f":{ci.der_base64(c)}:",
+        }
+        errors = []
+        for header, (value, limit, var) in limited.items():
+            if value is not None and len(value) > limit:
+                errors.append(f"client_cert_{var}_exceeded_size_limit")
+            elif value is not None:
+                out[header] = value
+        if errors:
+            out["x-client-cert-error"] = ",".join(errors)
+        return out
+
+    return expected
+
+
+def _xfcc_value(value: str, always: bool = False) -> str:
+    if not always and not any(ch in value for ch in ',;="\\'):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def envoy_xfcc(c: Path) -> str:
+    """The XFCC element of README's `envoy-xfcc` preset, from OpenSSL's values (SANs as `san_dns` elements)."""
+    sans = ci.sans(c)
+    out = f"Hash={ci.fingerprint(c, 'sha256')};Cert={_xfcc_value(quote(pem_text(c), safe=''), True)}"
+    out += f";Subject={_xfcc_value(ci.dn_header(c, 'subject'), True)}"
+    out += "".join(f";URI={_xfcc_value(ci.san_header([u]))}" for u in sans["uri"]) or ";URI="
+    out += "".join(f";DNS={_xfcc_value(ci.san_header([d]))}" for d in sans["dns"])
+    return out
+
+
+def upstream_xfcc_is(name: str) -> Callable[[Path, harness.Response], None]:
+    def check(certs: Path, resp: harness.Response) -> None:
+        xfcc = [v for n, v in resp.upstream_headers() if n == "x-forwarded-client-cert"]
+        assert xfcc == [_as_received(envoy_xfcc(certs / f"{name}.crt"))], xfcc
+
+    return check
+
+
+XFCC_PARSE = harness.REPO / "target" / "debug" / "xfcc-parse"
+
+
+def parse_xfcc(value: str) -> dict:
+    """The value through crates.io `xfcc-parser` (tests/wasmhost/src/xfcc_parse.rs, built by `make wasmhost`)."""
+    import subprocess
+
+    out = subprocess.run([str(XFCC_PARSE)], input=value.encode("latin-1"), capture_output=True, check=True)
+    return json.loads(out.stdout)
+
+
+def xfcc_parses_as_the_certificate(name: str) -> Callable[[Path, harness.Response], None]:
+    """The upstream's one XFCC, read by someone else's parser, names exactly this certificate."""
+    from urllib.parse import unquote
+
+    def check(certs: Path, resp: harness.Response) -> None:
+        c = certs / f"{name}.crt"
+        xfcc = [v for n, v in resp.upstream_headers() if n == XFCC]
+        assert len(xfcc) == 1, xfcc
+        parsed = parse_xfcc(xfcc[0])
+        assert "elements" in parsed and len(parsed["elements"]) == 1, parsed
+        e = parsed["elements"][0]
+        sans = ci.sans(c)
+        assert e["hash"] == ci.fingerprint(c, "sha256") and unquote(e["cert"]) == pem_text(c), e
+        assert e["subject"].encode("latin-1").decode("utf-8") == ci.dn_header(c, "subject"), e
+        assert e["uri"] == [ci.san_header([u]) for u in sans["uri"]] or (e["uri"] == [] and not sans["uri"]), e
+        assert e["dns"] == [ci.san_header([d]) for d in sans["dns"]], e
+
+    return check
+
+
 def nothing(_certs: Path) -> Expected:
     return {}
 
@@ -282,6 +508,32 @@ CASES = [
     Case("cloudflare-alice", CLOUDFLARE, cloudflare("alice")),
     Case("custom-utf8", CUSTOM_UTF8, custom_utf8),
     Case("custom-escaped", CUSTOM_ESCAPED, custom_escaped),
+    Case("preset-aws-alb", {"preset": "aws-alb"}, aws_alb("alice"), send=[("X-Amzn-Mtls-Clientcert-Subject", "CN=admin")]),
+    Case("preset-ingress-nginx", {"preset": "ingress-nginx"}, ingress_nginx("alice"),
+         send=[("ssl-client-verify", "SUCCESS"), ("SSL_CLIENT_SUBJECT_DN", "CN=admin")]),
+    Case("preset-traefik-alice", {"preset": "traefik"}, traefik("alice"),
+         send=[("X-Forwarded-Tls-Client-Cert-Info", "Subject%3D%22CN%3Dadmin%22")]),
+    Case("preset-traefik-carol", {"preset": "traefik"}, traefik("carol"), cert="carol"),
+    Case("preset-gcp-carol", {"preset": "gcp"}, gcp("carol"), cert="carol",
+         send=[("X-Client-Cert-Present", "true"), ("x_client_cert_spiffe", "spiffe://evil.example/admin")]),
+    Case("preset-gcp-alice", {"preset": "gcp"}, gcp("alice")),
+    Case("preset-gcp-large-over-limits", {"preset": "gcp"}, gcp("large"), cert="large"),
+    Case("preset-gcp-no-cert", {"preset": "gcp"}, lambda _: {
+        "x-client-cert-present": "false", "x-client-cert-chain-verified": "false",
+        "x-client-cert-error": "client_cert_not_provided"}, cert=None, envoy=NO_CERT_OK,
+        send=[("X-Client-Cert-Chain-Verified", "true")]),
+    Case("preset-envoy-xfcc-carol", {"preset": "envoy-xfcc"}, nothing, cert="carol",
+         send=lambda certs: [("X-Forwarded-Client-Cert", xfcc_element(certs, "alice"))],
+         check=upstream_xfcc_is("carol")),
+    Case("preset-envoy-xfcc-alice-h2", {"preset": "envoy-xfcc"}, nothing, h2=True,
+         send=lambda certs: [("x-forwarded-client-cert", xfcc_element(certs, "bob"))], check=upstream_xfcc_is("alice")),
+    # Values with `,;="\\` (alice's DN escapes, inject's URI SAN): quoted, and parsed back by crates.io xfcc-parser.
+    Case("preset-envoy-xfcc-alice-parsed", {"preset": "envoy-xfcc"}, nothing,
+         check=xfcc_parses_as_the_certificate("alice")),
+    Case("preset-envoy-xfcc-inject-parsed", {"preset": "envoy-xfcc"}, nothing, cert="inject",
+         check=xfcc_parses_as_the_certificate("inject")),
+    Case("custom-more-fields", CUSTOM_MORE, custom_more, cert="carol",
+         send=[("X-Client-Present", "1"), ("x_client_x5t", "forged"), ("X-Client-Pin", "forged")]),
     Case("custom-odd-values", CUSTOM_ODD, custom_odd, cert="odd",
          send=FORGED_XSSL + [("X-Client-Org", "Evil Corp"), ("x_client_cn", "admin")]),
     # Forged headers: every spelling and duplicate goes, the real value comes once.
@@ -311,6 +563,9 @@ CASES = [
     # A listener that does not require a client certificate: verify NONE.
     Case("no-cert-optional", BAAS_VERIFY, lambda _: {"x-ssl-validate-token": TOKEN, "x-ssl-client-verify": "NONE"},
          cert=None, send=FORGED_XSSL, envoy=NO_CERT_OK),
+    Case("no-cert-present", {"headers": {"x-client-present": "present", "x-client-verify": "verify"}},
+         lambda _: {"x-client-present": "0", "x-client-verify": "NONE"}, cert=None,
+         send=[("X-Client-Present", "1")], envoy=NO_CERT_OK),
     Case("no-cert-required", BAAS_VERIFY_REQUIRED, None, cert=None, send=FORGED_XSSL, envoy=NO_CERT_OK, status=403,
          body=b"denied\n"),
     Case("no-cert-listener-alice", BAAS_VERIFY, with_headers(baas("alice"), x_ssl_client_verify="SUCCESS"),

@@ -77,8 +77,8 @@ def dn_legacy(cert: Path, which: str = "subject") -> str:
         lib.BIO_free(bio)
 
 
-def attribute(cert: Path, attr: str, which: str = "subject", utf8: bool = False) -> str | None:
-    """The first `attr` in DER order, escaped as the filter writes attribute values: `\\` as `\\\\`, controls and
+def attribute(cert: Path, attr: str, which: str = "subject", utf8: bool = False, index: int = 0) -> str | None:
+    """The `attr` at `index` (0: the first) in DER order, escaped as the filter writes attribute values: `\\` as `\\\\`, controls and
     (unless utf8) bytes >= 0x80 as `\\XX`, commas as they are (OpenSSL esc_ctrl/esc_msb without esc_2253), and every
     space of a leading or trailing run of spaces and tabs (`\\09` by then) as `\\20`."""
     flags = "sep_multiline,sname,esc_ctrl,utf8" + ("" if utf8 else ",esc_msb")
@@ -86,7 +86,9 @@ def attribute(cert: Path, attr: str, which: str = "subject", utf8: bool = False)
     for line in lines:
         # Each line is four spaces of indentation, then `key=value` with the value as it is.
         key, _, value = line.lstrip(" ").partition("=")
-        if key == attr:
+        if key == attr and index > 0:
+            index -= 1
+        elif key == attr:
             lead, middle, trail = re.fullmatch(r"((?: |\\09)*)(.*?)((?: |\\09)*)", value, re.S).groups()
             return lead.replace(" ", "\\20") + middle + trail.replace(" ", "\\20")
     return None
@@ -99,6 +101,53 @@ def serial(cert: Path) -> str:
 def fingerprint(cert: Path, digest: str) -> str:
     text = _x509(cert, "-fingerprint", f"-{digest}")
     return text.split("=", 1)[1].replace(":", "").lower()
+
+
+def serial_decimal(cert: Path) -> str:
+    return str(int(serial(cert), 16))
+
+
+def serial_colon(cert: Path) -> str:
+    """The serial as `openssl x509 -text` prints one too large for a long: the line after `Serial Number:`."""
+    lines = _x509(cert, "-text").splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip() == "Serial Number:")
+    return lines[at + 1].strip()
+
+
+def fingerprint_colon(cert: Path, digest: str) -> str:
+    return _x509(cert, "-fingerprint", f"-{digest}").split("=", 1)[1]
+
+
+def fingerprint_base64(cert: Path, digest: str) -> str:
+    return base64.b64encode(bytes.fromhex(fingerprint(cert, digest))).decode()
+
+
+def x5t_s256(cert: Path) -> str:
+    """RFC 8705 section 3.1: base64url of the DER's SHA-256, no padding."""
+    return base64.urlsafe_b64encode(bytes.fromhex(fingerprint(cert, "sha256"))).decode().rstrip("=")
+
+
+def pin_sha256(cert: Path) -> str:
+    """RFC 7469 section 2.4 (its appendix A recipe): SHA-256 of the SubjectPublicKeyInfo DER, base64."""
+    pub = subprocess.run(["openssl", "x509", "-in", str(cert), "-noout", "-pubkey"], check=True,
+                         capture_output=True).stdout
+    spki = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=pub, check=True,
+                          capture_output=True).stdout
+    digest = subprocess.run(["openssl", "dgst", "-sha256", "-binary"], input=spki, check=True,
+                            capture_output=True).stdout
+    return base64.b64encode(digest).decode()
+
+
+def unix_time(openssl_time: str) -> int:
+    """`Dec 22 19:39:00 2018 GMT` as Unix seconds."""
+    import calendar
+    import time
+    return calendar.timegm(time.strptime(openssl_time, "%b %d %H:%M:%S %Y GMT"))
+
+
+def rfc3339(openssl_time: str) -> str:
+    import time
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.strptime(openssl_time, "%b %d %H:%M:%S %Y GMT"))
 
 
 def der(cert: Path) -> bytes:
@@ -134,13 +183,46 @@ def ip_header(values: list[str]) -> str:
 
 
 def sans(cert: Path) -> dict[str, list[str]]:
-    """{"dns": [...], "uri": [...], "email": [...], "ip": [...]} in certificate order (openssl -ext output)."""
+    """{"dns", "uri", "email", "ip", "upn", "dirname"} lists in certificate order (openssl -ext output). A
+    directoryName comes as OpenSSL's `/CN=a/O=b` one-line text; "dirname" holds it in RFC 2253 order (`O=b,CN=a`),
+    right for names without characters either form escapes."""
     text = _x509(cert, "-ext", "subjectAltName")
     kinds = {"DNS": "dns", "URI": "uri", "email": "email", "IP Address": "ip"}
-    out: dict[str, list[str]] = {k: [] for k in kinds.values()}
+    out: dict[str, list[str]] = {k: [] for k in [*kinds.values(), "upn", "dirname"]}
     for line in text.splitlines()[1:]:
         for entry in line.strip().split(", "):
             kind, _, value = entry.partition(":")
             if kind in kinds:
                 out[kinds[kind]].append(value)
+            elif entry.startswith("othername: UPN::"):
+                out["upn"].append(_after(entry, "othername: UPN::"))
+            elif kind == "DirName":
+                out["dirname"].append(",".join(reversed(value.strip("/").split("/"))))
     return out
+
+
+def _tlvs(data: bytes) -> list[bytes]:
+    """The DER TLVs one after another in `data` (test-side: enough of X.690 for a certificate's top levels)."""
+    out, i = [], 0
+    while i < len(data):
+        length, head = data[i + 1], 2
+        if length & 0x80:
+            n = length & 0x7F
+            length, head = int.from_bytes(data[i + 2:i + 2 + n], "big"), 2 + n
+        out.append(data[i:i + head + length])
+        i += head + length
+    return out
+
+
+def _content(tlv: bytes) -> bytes:
+    return tlv[(2 + (tlv[1] & 0x7F) if tlv[1] & 0x80 else 2):]
+
+
+def name_der(cert: Path, which: str = "subject") -> bytes:
+    """The issuer or subject Name's DER, cut out of the certificate's TBSCertificate (RFC 5280 section 4.1)."""
+    tbs = _tlvs(_content(_tlvs(der(cert))[0]))[0]
+    fields = _tlvs(_content(tbs))
+    if fields[0][0] == 0xA0:  # [0] version
+        fields = fields[1:]
+    # serialNumber, signature, issuer, validity, subject
+    return fields[2] if which == "issuer" else fields[4]

@@ -155,8 +155,9 @@ def bootstrap(
     """An Envoy bootstrap. Port 0 lets the kernel choose (no race); Envoy.port/.admin read the real ones.
 
     wasm_path=None builds the chain without the filter (router only): the baseline and the harness self-check.
-    xfcc: forward_client_cert_details; SANITIZE_SET also sets subject/cert/chain/uri/dns, anything else (e.g.
-    "SANITIZE", Envoy's default, or the misconfiguration "FORWARD_ONLY") sets nothing.
+    xfcc: forward_client_cert_details; SANITIZE_SET also sets subject/cert/chain/uri/dns (SANITIZE_SET_NO_CHAIN:
+    all but chain, what preset envoy-xfcc writes), anything else (e.g. "SANITIZE", Envoy's default, or the
+    misconfiguration "FORWARD_ONLY") sets nothing.
     """
     certs = Path(certs).resolve()
     validation: dict = {"trusted_ca": {"filename": str(certs / "ca.crt")}}
@@ -190,7 +191,7 @@ def bootstrap(
         ".HttpConnectionManager",
         "stat_prefix": "ingress",
         "codec_type": "AUTO",
-        "forward_client_cert_details": xfcc,
+        "forward_client_cert_details": "SANITIZE_SET" if xfcc.startswith("SANITIZE_SET") else xfcc,
         "route_config": {
             "name": "all",
             "virtual_hosts": [
@@ -211,11 +212,11 @@ def bootstrap(
             }
         ],
     }
-    if xfcc == "SANITIZE_SET":
+    if xfcc.startswith("SANITIZE_SET"):
         hcm["set_current_client_cert_details"] = {
             "subject": True,
             "cert": True,
-            "chain": True,
+            "chain": xfcc == "SANITIZE_SET",
             "uri": True,
             "dns": True,
         }

@@ -24,6 +24,7 @@ from cases import (
     INVALID_CONFIGS,
     OWNED_PREFIXES,
     TOKEN,
+    XFCC,
     Case,
     assert_owned,
     baas,
@@ -32,10 +33,10 @@ from cases import (
 
 KONG = harness.REPO / "kong"
 SHIPPED_LUA = (KONG / "clear-owned-headers.lua").read_text()
-# The same Lua with its one knob set to every prefix the case table's configurations own.
+# The same Lua with its knobs set to every prefix and name the case table's configurations own.
 CASES_LUA = SHIPPED_LUA.replace(
     'local prefixes = { "x-ssl" }', "local prefixes = { " + ", ".join(f'"{p}"' for p in OWNED_PREFIXES) + " }"
-)
+).replace("local names = {}", f'local names = {{ ["{XFCC}"] = true }}')
 assert CASES_LUA != SHIPPED_LUA
 # ngx_wasm_module ends a local reply's body with one more newline.
 REFUSED = b"bad request: client certificate headers must not come from the client\n\n"
@@ -80,8 +81,9 @@ def http_request(port: int) -> harness.Response:
     return resp
 
 
-def owns_any(headers) -> bool:
-    return bool(harness.select(headers, OWNED_PREFIXES))
+def owns_any(headers, config: dict) -> bool:
+    xfcc = (XFCC,) if config.get("preset") == "envoy-xfcc" else ()
+    return bool(harness.select(headers, (*OWNED_PREFIXES, *xfcc)))
 
 
 def test_host_is_the_pinned_build():
@@ -119,7 +121,7 @@ def test_upstream_headers(case: Case, attach, ngx, certs, upstream):
         # certificate, and no filter runs.
         assert resp.status == 400 and b"The SSL certificate error" in resp.body and not reached
         return
-    if attach == "directive" and owns_any(headers):
+    if attach == "directive" and owns_any(headers, case.config):
         # Nothing cleared the client's copies first: the filter refuses rather than forward them.
         assert (resp.status, resp.body, reached) == (400, REFUSED, []), resp.body[:300]
         return
@@ -179,6 +181,26 @@ def test_plain_http_settles_the_host_and_reads_no_unimplemented_property(attach,
     log = host.error_log()
     # ngx_wasm_module logs a read of a not-implemented property at alert level ("NYI - ... property").
     assert "NYI" not in log and "property not supported" not in log, log[-2000:]
+
+
+# ingress-nginx's nginx.tmpl sets these four from nginx's own variables: the preset must send what nginx does.
+INGRESS_NGINX = [("ssl-client-verify", "$ssl_client_verify"), ("ssl-client-subject-dn", "$ssl_client_s_dn"),
+                 ("ssl-client-issuer-dn", "$ssl_client_i_dn"), ("ssl-client-cert", "$ssl_client_escaped_cert")]
+
+
+@pytest.mark.parametrize("cert", ["alice", "bob", "carol"])
+def test_ingress_nginx_preset_is_nginx_own_variables(cert, certs, upstream):
+    """On nginx itself, next to the filter: `proxy_set_header x-nginx-<name> $ssl_client_...` for each header
+    ingress-nginx sends. alice's DN has UTF-8 and an escaped comma; carol's has two OUs."""
+    extra = "\n".join(f"proxy_set_header x-nginx-{name} {var};" for name, var in INGRESS_NGINX)
+    host = ngxhost.NgxWasmHost(certs, upstream.port, json.dumps({"preset": "ingress-nginx"}),
+                               extra_location=extra).start()
+    try:
+        got = dict(Lowered(harness.send(host.port, certs, cert, [])).upstream_headers())
+    finally:
+        host.stop()
+    for name, _ in INGRESS_NGINX:
+        assert got[name] == got[f"x-nginx-{name}"], (name, got)
 
 
 def test_token_from_the_environment_needs_nginx_env(ngx, certs):

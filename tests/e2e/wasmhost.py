@@ -121,9 +121,9 @@ class Result:
 # spellings, all copies), since ngx_wasm_module cannot remove one (the filter refuses a request that still carries
 # one). The Lua itself runs on the real host (test_ngx_wasm.py); here its effect on the names these tables own.
 def kong_pre_function(headers: list) -> list:
-    from cases import OWNED_PREFIXES
+    from cases import OWNED_PREFIXES, XFCC
 
-    owned = harness.select(headers, OWNED_PREFIXES)
+    owned = harness.select(headers, (*OWNED_PREFIXES, XFCC))
     return [h for h in headers if h not in owned]
 
 

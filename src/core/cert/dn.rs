@@ -366,12 +366,18 @@ pub fn legacy(name: &Name) -> String {
     out
 }
 
-/// The first attribute with `oid` in DER order, as header text: decoded to Unicode, `\` as `\\`, control characters
+/// Every value of the attributes with `oid`, in DER order, as Unicode text (a value that is not a string is left
+/// out): for renderers that escape in their own format (`formats`).
+pub fn texts(name: &Name, oid: &ObjectIdentifier) -> Vec<String> {
+    name.iter().filter(|atv| atv.oid == *oid).filter_map(|atv| text(&atv.value)).collect()
+}
+
+/// The attribute with `oid` at `index` (0: the first) in DER order, as header text: decoded to Unicode, `\` as `\\`, control characters
 /// as `\XX`, spaces at either edge as `\20` (RFC 9110 section 5.5), and (unless `utf8`) every byte of a non-ASCII
 /// character as `\XX` (`山` is `\E5\B1\B1`). No RFC 4514 escaping: a comma stays a comma. `None` when the name has
 /// no such attribute or its value is not a valid string.
-pub fn attribute(name: &Name, oid: &ObjectIdentifier, utf8: bool) -> Option<String> {
-    let atv = name.iter().find(|atv| atv.oid == *oid)?;
+pub fn attribute(name: &Name, oid: &ObjectIdentifier, index: usize, utf8: bool) -> Option<String> {
+    let atv = name.iter().filter(|atv| atv.oid == *oid).nth(index)?;
     let text = text(&atv.value)?;
     let mut out = String::with_capacity(text.len());
     push_escaped(&mut out, &text, false, !utf8);
@@ -452,23 +458,26 @@ mod tests {
         let n = name(&[&[(CN, utf8("山田, Taro\\\"+;<>#"))], &[(OU, utf8(" a\tb\r\n\u{7f}\0 "))]]);
         let cn = attribute_oid("CN").unwrap();
         let ou = attribute_oid("OU").unwrap();
-        assert_eq!(attribute(&n, &cn, false).unwrap(), "\\E5\\B1\\B1\\E7\\94\\B0, Taro\\\\\"+;<>#");
-        assert_eq!(attribute(&n, &cn, true).unwrap(), "山田, Taro\\\\\"+;<>#");
-        assert_eq!(attribute(&n, &ou, true).unwrap(), "\\20a\\09b\\0D\\0A\\7F\\00\\20");
-        assert_eq!(attribute(&n, &attribute_oid("UID").unwrap(), true), None);
+        assert_eq!(attribute(&n, &cn, 0, false).unwrap(), "\\E5\\B1\\B1\\E7\\94\\B0, Taro\\\\\"+;<>#");
+        assert_eq!(attribute(&n, &cn, 0, true).unwrap(), "山田, Taro\\\\\"+;<>#");
+        assert_eq!(attribute(&n, &ou, 0, true).unwrap(), "\\20a\\09b\\0D\\0A\\7F\\00\\20");
+        assert_eq!(attribute(&n, &attribute_oid("UID").unwrap(), 0, true), None);
     }
 
     #[test]
-    fn attribute_takes_the_first_in_der_order() {
+    fn attribute_index_counts_in_der_order() {
         let n = name(&[&[(OU, utf8("first"))], &[(CN, utf8("c"))], &[(OU, utf8("second"))]]);
-        assert_eq!(attribute(&n, &attribute_oid("OU").unwrap(), false).as_deref(), Some("first"));
+        let ou = attribute_oid("OU").unwrap();
+        assert_eq!(attribute(&n, &ou, 0, false).as_deref(), Some("first"));
+        assert_eq!(attribute(&n, &ou, 1, false).as_deref(), Some("second"));
+        assert_eq!(attribute(&n, &ou, 2, false), None);
         assert_eq!(rfc2253(&n, false), "OU=second,CN=c,OU=first");
     }
 
     #[test]
     fn attribute_decodes_every_string_type() {
         let cn = attribute_oid("CN").unwrap();
-        let one = |tag: u8, content: &[u8], utf8: bool| attribute(&name(&[&[(CN, tlv(tag, content))]]), &cn, utf8);
+        let one = |tag: u8, content: &[u8], utf8: bool| attribute(&name(&[&[(CN, tlv(tag, content))]]), &cn, 0, utf8);
         assert_eq!(one(0x13, b"Printable", false).as_deref(), Some("Printable"));
         assert_eq!(one(0x16, b"ia5@x", false).as_deref(), Some("ia5@x"));
         assert_eq!(one(0x12, b"12 34", false).as_deref(), Some("12 34"));
@@ -486,7 +495,7 @@ mod tests {
         assert_eq!(one(0x1b, b"general", true), None);
         assert_eq!(one(0x02, &[0x05], true), None);
         assert_eq!(one(0x04, b"octets", true), None);
-        assert_eq!(attribute(&name(&[&[(CN, tlv(0x30, &utf8("x")))]]), &cn, true), None);
+        assert_eq!(attribute(&name(&[&[(CN, tlv(0x30, &utf8("x")))]]), &cn, 0, true), None);
     }
 
     #[test]
@@ -495,7 +504,7 @@ mod tests {
         assert_eq!(rfc2253(&n, false), "");
         assert_eq!(rfc2253(&n, true), "");
         assert_eq!(legacy(&n), "");
-        assert_eq!(attribute(&n, &attribute_oid("CN").unwrap(), false), None);
+        assert_eq!(attribute(&n, &attribute_oid("CN").unwrap(), 0, false), None);
     }
 
     #[test]
@@ -519,7 +528,7 @@ mod tests {
     #[test]
     fn attribute_escapes_every_edge_space() {
         let cn = attribute_oid("CN").unwrap();
-        let one = |value: &str| attribute(&name(&[&[(CN, utf8(value))]]), &cn, false).unwrap();
+        let one = |value: &str| attribute(&name(&[&[(CN, utf8(value))]]), &cn, 0, false).unwrap();
         assert_eq!(one(" admin "), "\\20admin\\20");
         assert_eq!(one("  a b  "), "\\20\\20a b\\20\\20");
         assert_eq!(one(" \t x\t "), "\\20\\09\\20x\\09\\20");
@@ -594,7 +603,7 @@ mod tests {
                         assert!(no_edge_ws(&dn), "{dn:?}");
                     }
                     for utf8 in [false, true] {
-                        if let Some(text) = attribute(&n, &ObjectIdentifier::new(oid).unwrap(), utf8) {
+                        if let Some(text) = attribute(&n, &ObjectIdentifier::new(oid).unwrap(), 0, utf8) {
                             assert!(!text.bytes().any(|b| b < 0x20 || b == 0x7f), "{text:?}");
                             assert!(utf8 || text.is_ascii(), "{text:?}");
                             assert!(no_edge_ws(&text), "{text:?}");

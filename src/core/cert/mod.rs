@@ -11,15 +11,17 @@ use core::net::{Ipv4Addr, Ipv6Addr};
 
 use base64ct::{Base64, Encoding};
 use der::asn1::AnyRef;
+use der::asn1::{ObjectIdentifier, Utf8StringRef};
 use der::oid::AssociatedOid;
-use der::{Decode, Tag, Tagged};
+use der::{Decode, Encode, Tag, Tagged};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
+use x509_cert::ext::pkix::name::OtherName;
 use x509_cert::ext::pkix::SubjectAltName;
 use x509_cert::name::Name;
 use x509_cert::{Certificate, TbsCertificate};
 
-pub use time::openssl_time;
+pub use time::{openssl_time, rfc3339, rfc3339_offset};
 
 /// SHA-256 of a certificate's DER: the identity cache's key, and Envoy's `sha256_peer_certificate_digest`.
 pub fn sha256(der: &[u8]) -> [u8; 32] {
@@ -83,6 +85,9 @@ pub struct Sans {
     pub email: Vec<Vec<u8>>,
     /// iPAddress octets: 4 or 16 in a conforming certificate, any length here ([`ip_text`]).
     pub ip: Vec<Vec<u8>>,
+    /// otherName values of type Microsoft UPN (1.3.6.1.4.1.311.20.2.3), UTF8String content octets.
+    pub upn: Vec<Vec<u8>>,
+    pub dir_name: Vec<Name>,
 }
 
 /// A parsed leaf certificate.
@@ -99,6 +104,8 @@ pub struct ClientCert {
     pub sans: Sans,
     pub sha256: [u8; 32],
     pub sha1: [u8; 20],
+    /// SHA-256 of the SubjectPublicKeyInfo DER (RFC 7469 section 2.4).
+    pub spki_sha256: [u8; 32],
 }
 
 impl ClientCert {
@@ -111,6 +118,7 @@ impl ClientCert {
         let tbs = cert.tbs_certificate();
         let sans = subject_alt_names(tbs)?;
         let validity = tbs.validity();
+        let spki = tbs.subject_public_key_info().to_der().map_err(|_| CertError::Der)?;
         Ok(ClientCert {
             der: der.to_vec(),
             subject: tbs.subject().clone(),
@@ -121,6 +129,7 @@ impl ClientCert {
             sans,
             sha256: Sha256::digest(der).into(),
             sha1: Sha1::digest(der).into(),
+            spki_sha256: Sha256::digest(&spki).into(),
         })
     }
 
@@ -143,6 +152,40 @@ impl ClientCert {
         } else {
             digits
         }
+    }
+
+    /// The serial in decimal (Traefik's `SerialNumber`), `-` before a negative one.
+    pub fn serial_decimal(&self) -> String {
+        let bytes = self.serial.as_slice();
+        let negative = bytes.first().is_some_and(|b| b & 0x80 != 0);
+        let mut magnitude: Vec<u8> = if negative { twos_complement_magnitude(bytes) } else { bytes.to_vec() };
+        // Long division by 10, least significant digit first.
+        let mut digits = Vec::new();
+        while magnitude.iter().any(|b| *b != 0) {
+            let mut rem = 0u16;
+            for byte in magnitude.iter_mut() {
+                let cur = rem << 8 | u16::from(*byte);
+                *byte = u8::try_from(cur / 10).unwrap_or(0);
+                rem = cur % 10;
+            }
+            digits.push(b'0' + u8::try_from(rem).unwrap_or(0));
+        }
+        if digits.is_empty() {
+            digits.push(b'0');
+        }
+        if negative {
+            digits.push(b'-');
+        }
+        digits.iter().rev().map(|d| char::from(*d)).collect()
+    }
+
+    /// The serial as `openssl x509 -text` prints one longer than a `long`: lower-case hex octets of its magnitude
+    /// joined with `:` (`7b:e2:...`), `-` before a negative one.
+    pub fn serial_colon(&self) -> String {
+        let hex = self.serial_hex().to_ascii_lowercase();
+        let (sign, digits) = hex.strip_prefix('-').map_or(("", hex.as_str()), |d| ("-", d));
+        let pairs: Vec<&str> = digits.as_bytes().chunks(2).filter_map(|p| core::str::from_utf8(p).ok()).collect();
+        format!("{sign}{}", pairs.join(":"))
     }
 
     pub fn der_base64(&self) -> String {
@@ -210,7 +253,21 @@ fn parse_sans(der: &[u8]) -> Result<Sans, CertError> {
             2 => &mut sans.dns,
             6 => &mut sans.uri,
             7 => &mut sans.ip,
-            0 | 3 | 4 | 5 | 8 => continue,
+            // otherName ([0] IMPLICIT OtherName) and directoryName ([4] EXPLICIT Name) are read strictly.
+            0 => {
+                let seq = AnyRef::new(Tag::Sequence, name.value()).and_then(|seq| seq.to_der());
+                let other = seq.and_then(|seq| OtherName::from_der(&seq)).map_err(|_| CertError::SubjectAltName)?;
+                if other.type_id == UPN {
+                    let upn = Utf8StringRef::try_from(&other.value).map_err(|_| CertError::SubjectAltName)?;
+                    sans.upn.push(upn.as_bytes().to_vec());
+                }
+                continue;
+            }
+            4 => {
+                sans.dir_name.push(Name::from_der(name.value()).map_err(|_| CertError::SubjectAltName)?);
+                continue;
+            }
+            3 | 5 | 8 => continue,
             _ => return Err(CertError::SubjectAltName),
         };
         if constructed {
@@ -220,6 +277,9 @@ fn parse_sans(der: &[u8]) -> Result<Sans, CertError> {
     }
     Ok(sans)
 }
+
+/// Microsoft's User Principal Name otherName (MS-WCCE section 2.2.2.7.7.2 of the certificate templates).
+const UPN: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.20.2.3");
 
 /// A SAN as one element of a `,`-joined list: `%`, `,`, space and every byte outside visible ASCII (0x21-0x7E) as
 /// `%XX` (RFC 3986 section 2.1, upper-case hex). A reader splits on `,`, then percent-decodes each element; nothing
@@ -308,6 +368,18 @@ pub fn hex_lower(bytes: &[u8]) -> String {
     hex(bytes, HEX_LOWER)
 }
 
+/// Upper-case hex pairs joined with `:`, as `openssl x509 -fingerprint` prints a digest.
+pub fn hex_colon(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 3);
+    for (i, &b) in bytes.iter().enumerate() {
+        if i > 0 {
+            s.push(':');
+        }
+        push_hex(&mut s, b, HEX_UPPER);
+    }
+    s
+}
+
 /// Appends one byte as two upper-case hex digits (serials, `%XX`, OpenSSL's `\XX` escapes).
 pub(crate) fn push_hex_upper(out: &mut String, b: u8) {
     push_hex(out, b, HEX_UPPER);
@@ -328,9 +400,14 @@ fn hex(bytes: &[u8], digits: &[u8; 16]) -> String {
 
 /// Percent-encodes everything but RFC 3986 unreserved characters (nginx `$ssl_client_escaped_cert` style).
 pub fn url_encode(s: &str) -> String {
+    percent_encode(s, b"-._~")
+}
+
+/// `%XX` (upper-case hex) for every byte but ASCII letters, digits and `keep`.
+pub fn percent_encode(s: &str, keep: &[u8]) -> String {
     let mut out = String::with_capacity(s.len() * 3 / 2);
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+        if b.is_ascii_alphanumeric() || keep.contains(&b) {
             out.push(char::from(b));
         } else {
             out.push('%');
@@ -371,6 +448,23 @@ mod tests {
         assert_eq!(c.serial_hex(), "00");
         c.serial = vec![0xff];
         assert_eq!(c.serial_hex(), "-01");
+    }
+
+    #[test]
+    fn serial_decimal_and_colon_forms() {
+        let mut c = dummy();
+        for (octets, decimal, colon) in [
+            (&[0x00][..], "0", "00"),
+            (&[0x01, 0x23], "291", "01:23"),
+            (&[0x00, 0x8f, 0x01], "36609", "8f:01"),
+            (&[0xff], "-1", "-01"),
+            (&[0x80, 0x00], "-32768", "-80:00"),
+            // 2^64: past what a u64 holds.
+            (&[0x01, 0, 0, 0, 0, 0, 0, 0, 0], "18446744073709551616", "01:00:00:00:00:00:00:00:00"),
+        ] {
+            c.serial = octets.to_vec();
+            assert_eq!((c.serial_decimal().as_str(), c.serial_colon().as_str()), (decimal, colon), "{octets:02x?}");
+        }
     }
 
     #[test]
@@ -421,7 +515,18 @@ mod tests {
         assert_eq!(sans.email, vec![b"\"a,b\"@example.com".to_vec()]);
         assert_eq!(sans.uri, vec![b"https://ok.example/p,spiffe://example.org/x".to_vec()]);
         assert_eq!(sans.ip, vec![vec![192, 0, 2, 1], vec![192, 168, 0, 1, 0xff], vec![]]);
+        assert_eq!(sans.upn, Vec::<Vec<u8>>::new(), "an otherName of another type is not a UPN");
+        assert_eq!(sans.dir_name, vec![Name::default()]);
         assert_eq!(parse_sans(&tlv(0x30, &[])), Ok(Sans::default()));
+    }
+
+    #[test]
+    fn sans_read_the_upn_and_refuse_a_malformed_one() {
+        let upn = |value: Vec<u8>| tlv(0x30, &tlv(0xa0, &[tlv(0x06, UPN.as_bytes()), tlv(0xa0, &value)].concat()));
+        let sans = parse_sans(&upn(tlv(0x0c, b"carol@corp.example"))).unwrap();
+        assert_eq!(sans.upn, vec![b"carol@corp.example".to_vec()]);
+        assert_eq!(parse_sans(&upn(tlv(0x16, b"ia5"))), Err(CertError::SubjectAltName), "not a UTF8String");
+        assert_eq!(parse_sans(&tlv(0x30, &tlv(0xa0, &tlv(0x06, UPN.as_bytes())))), Err(CertError::SubjectAltName));
     }
 
     #[test]
@@ -497,6 +602,7 @@ mod tests {
             sans: Sans::default(),
             sha256: [0; 32],
             sha1: [0; 20],
+            spki_sha256: [0; 32],
         }
     }
 }

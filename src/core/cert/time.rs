@@ -11,6 +11,20 @@ pub fn openssl_time(unix: u64) -> String {
     format!("{name} {day:>2} {:02}:{:02}:{:02} {year} GMT", secs / 3600, (secs % 3600) / 60, secs % 60)
 }
 
+/// RFC 3339 section 5.6 in UTC: `2018-12-22T19:39:00Z`.
+pub fn rfc3339(unix: u64) -> String {
+    let secs = unix % 86_400;
+    let (year, month, day) = civil_from_days(unix / 86_400);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3600, (secs % 3600) / 60, secs % 60)
+}
+
+/// RFC 3339 with a numeric offset, as Google's load balancer writes it: `2018-12-22T19:39:00+00:00`.
+pub fn rfc3339_offset(unix: u64) -> String {
+    let mut s = rfc3339(unix);
+    s.pop();
+    s + "+00:00"
+}
+
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's `civil_from_days`).
 fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let z = days + 719_468;
@@ -27,7 +41,7 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 
 #[cfg(test)]
 mod tests {
-    use super::openssl_time;
+    use super::{openssl_time, rfc3339};
 
     #[test]
     fn formats_like_asn1_time_print() {
@@ -35,5 +49,13 @@ mod tests {
         assert_eq!(openssl_time(0), "Jan  1 00:00:00 1970 GMT");
         assert_eq!(openssl_time(951_782_400), "Feb 29 00:00:00 2000 GMT");
         assert_eq!(openssl_time(253_402_300_799), "Dec 31 23:59:59 9999 GMT");
+    }
+
+    #[test]
+    fn formats_rfc3339_utc() {
+        assert_eq!(rfc3339(1_695_261_017), "2023-09-21T01:50:17Z");
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(253_402_300_799), "9999-12-31T23:59:59Z");
     }
 }
