@@ -6,7 +6,7 @@ use mtls_headers_core::decision::INTERNAL_ERROR_BODY;
 use mtls_headers_core::headers::shown;
 use mtls_headers_core::{decide, details, Action, Decision, Reply};
 
-use crate::host::{Host, Level};
+use crate::host::{Counter, Host, Level};
 use crate::peer::{self, PeerMemo};
 
 /// What the proxy layer returns to the host.
@@ -121,6 +121,9 @@ fn apply(host: &mut dyn Host, decision: Decision<'_>) -> Outcome {
     for (level, line) in &decision.logs {
         host.log(*level, line);
     }
+    for (counter, n) in &decision.counts {
+        host.count(*counter, *n);
+    }
     for name in decision.remove {
         if let Err(e) = host.remove_request_header(name) {
             host.log(Level::Error, &format!("cannot remove header {} ({e})", shown(name)));
@@ -152,6 +155,7 @@ fn internal_error(host: &mut dyn Host, details: &'static str) -> Outcome {
 /// Answers locally; if the host cannot, closes the stream: a paused request with no reply would hang until a
 /// timeout, and must never be forwarded.
 fn reply(host: &mut dyn Host, r: &Reply) -> Outcome {
+    host.count(Counter::Reply(r.details), 1);
     let Err(e) = host.send_local_reply(r.status, r.details, &r.body) else {
         return Outcome::Replied;
     };

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use crate::catalog::Attribute;
-use crate::host::{HeaderList, Headers, Host, HostError, Level};
+use crate::host::{Counter, HeaderList, Headers, Host, HostError, Level};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalReply {
@@ -33,6 +33,8 @@ pub struct FakeHost {
     pub fail_local_reply: Option<u32>,
     /// The filter closed the stream.
     pub closed: bool,
+    /// Counters by metric name (not in `calls`: a count is bookkeeping, not a request operation).
+    pub counters: HashMap<&'static str, u64>,
 }
 
 impl FakeHost {
@@ -151,5 +153,9 @@ impl Host for FakeHost {
 
     fn log(&self, level: Level, message: &str) {
         self.logs.borrow_mut().push((level, message.to_string()));
+    }
+
+    fn count(&mut self, counter: Counter, n: u64) {
+        *self.counters.entry(counter.name()).or_default() += n;
     }
 }

@@ -1,6 +1,7 @@
 //! The host boundary of the proxy-wasm adapter: the [`Host`] trait every host call goes through (the ABI in
 //! `proxy.rs`, the state-based fake in `fake.rs`), and the proxy-wasm header-map encoding.
 
+pub use mtls_headers_core::metrics::Counter;
 pub use mtls_headers_core::Level;
 
 /// A host call that did not succeed.
@@ -116,6 +117,8 @@ pub trait Host {
     /// Seconds since the Unix epoch, from the host clock.
     fn now_unix(&self) -> Result<u64, HostError>;
     fn log(&self, level: Level, message: &str);
+    /// Adds `n` to a counter (proxy-wasm metrics). Never fails a request: a host without metrics counts nothing.
+    fn count(&mut self, counter: Counter, n: u64);
 }
 
 #[cfg(test)]

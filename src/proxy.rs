@@ -5,7 +5,7 @@
 //! few host calls the filter makes are declared here with `u32` statuses and never panic. The SDK still provides
 //! the context dispatch (`proxy_on_*` exports) and the allocator the host writes results into.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -14,7 +14,7 @@ use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
 use mtls_headers_core::config::Config;
 
 use crate::adapter::{self, Outcome, State};
-use crate::host::{Headers, Host, HostError, Level};
+use crate::host::{Counter, Headers, Host, HostError, Level};
 
 proxy_wasm::main! {{
     proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> {
@@ -127,6 +127,34 @@ impl Host for ProxyHost {
     fn log(&self, level: Level, message: &str) {
         log_line(self.context_id, level, message);
     }
+
+    fn count(&mut self, counter: Counter, n: u64) {
+        let name = counter.name();
+        let id = METRIC_IDS.with(|ids| {
+            let mut ids = ids.try_borrow_mut().ok()?;
+            if let Some((_, id)) = ids.iter().find(|(known, _)| *known == name) {
+                return *id;
+            }
+            let id = match abi::define_counter(name) {
+                Ok(id) => Some(id),
+                Err(e) => {
+                    // Once per name and VM: a host without metrics must not cost a log line per request.
+                    log_line(self.context_id, Level::Warn, &format!("cannot define metric {name} ({e})"));
+                    None
+                }
+            };
+            ids.push((name, id));
+            id
+        });
+        if let Some(id) = id {
+            let _ = abi::increment_metric(id, i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+}
+
+thread_local! {
+    /// Counter ids by name, defined on first use (a VM runs on one thread); `None`: the host refused it.
+    static METRIC_IDS: RefCell<Vec<(&'static str, Option<u32>)>> = const { RefCell::new(Vec::new()) };
 }
 
 fn log_line(context_id: u32, level: Level, message: &str) {
@@ -179,6 +207,8 @@ mod abi {
             return_value_size: *mut usize,
         ) -> u32;
         fn proxy_close_stream(stream_type: u32) -> u32;
+        fn proxy_define_metric(metric_type: u32, name_data: *const u8, name_size: usize, return_id: *mut u32) -> u32;
+        fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
         fn proxy_send_local_response(
             status_code: u32,
             status_code_details_data: *const u8,
@@ -263,6 +293,21 @@ mod abi {
         status(unsafe {
             proxy_replace_header_map_value(map_type, name.as_ptr(), name.len(), value.as_ptr(), value.len())
         })
+    }
+
+    /// proxy-wasm ABI 0.2.1 `MetricType::Counter`.
+    const METRIC_COUNTER: u32 = 0;
+
+    pub fn define_counter(name: &str) -> Result<u32, HostError> {
+        let mut id = 0u32;
+        // SAFETY: pointer and length of a live str, valid out-pointer.
+        status(unsafe { proxy_define_metric(METRIC_COUNTER, name.as_ptr(), name.len(), &mut id) })?;
+        Ok(id)
+    }
+
+    pub fn increment_metric(id: u32, offset: i64) -> Result<(), HostError> {
+        // SAFETY: no pointers.
+        status(unsafe { proxy_increment_metric(id, offset) })
     }
 
     pub fn close_http_request_stream() -> Result<(), HostError> {

@@ -743,3 +743,57 @@ fn a_half_written_identity_is_never_forwarded() {
     assert!(host.header("x-ssl-client-cn").is_some(), "the test must fail a set after a successful one");
     assert!(host.log_text().contains("cannot set header x-ssl-issuer-dn"), "{}", host.log_text());
 }
+
+/// `mode: audit` forwards as `optional` does, and counts and logs each request `required` would refuse (issue 11,
+/// part 6); the counters are what the filter reports through proxy-wasm metrics.
+#[test]
+fn audit_forwards_and_counts_what_required_would_refuse() {
+    let cfg = config(r#"{"mode":"audit","headers":{"x-client-verify":"verify","x-client-present":"present"}}"#);
+    for profile in PROFILES {
+        // One plugin per host: `host: auto` settles once per VM.
+        let mut state = State::new(mtls_headers_core::cache::CAPACITY);
+        let cases = [
+            (no_cert(profile), "NONE", "0", "mtls_headers.verdict.no_certificate", "no client certificate"),
+            (
+                unverified(profile, &pki("alice.crt")),
+                "FAILED:certificate verification failed",
+                "1",
+                "mtls_headers.verdict.unverified.host",
+                "not verified: certificate verification failed",
+            ),
+        ];
+        for (mut host, verify, present, verdict, why) in cases {
+            assert_eq!(on_request_headers(&cfg, &mut host, &mut state), Outcome::Continue, "{profile:?}");
+            assert_eq!(owned(&host, &cfg), pairs(&[("x-client-verify", verify), ("x-client-present", present)]));
+            assert_eq!(host.counters.get(verdict), Some(&1), "{profile:?}: {:?}", host.counters);
+            assert_eq!(host.counters.get("mtls_headers.audit.would_refuse"), Some(&1), "{profile:?}");
+            let line = format!("audit: mode `required` would refuse this request: {why}");
+            assert!(host.logs().iter().any(|(_, l)| *l == line), "{profile:?}: {:?}", host.logs());
+        }
+        let mut host = verified(profile, &pki("alice.crt"));
+        assert_eq!(on_request_headers(&cfg, &mut host, &mut state), Outcome::Continue);
+        assert_eq!(host.counters.get("mtls_headers.verdict.verified"), Some(&1), "{profile:?}");
+        assert_eq!(host.counters.get("mtls_headers.audit.would_refuse"), None, "{profile:?}");
+        assert!(!host.logs().iter().any(|(_, l)| l.starts_with("audit:")), "{profile:?}");
+    }
+}
+
+/// The counters a verified request, a cache hit and a refused one leave behind.
+#[test]
+fn counters_for_cache_strips_and_replies() {
+    let cfg = config(&format!(r#"{{"preset":"baas","validate_token":"{TOKEN}","mode":"required"}}"#));
+    let mut state = State::new(mtls_headers_core::cache::CAPACITY);
+    let mut first = forged(envoy_with_digest("alice"));
+    on_request_headers(&cfg, &mut first, &mut state);
+    let mut second = envoy_with_digest("alice");
+    on_request_headers(&cfg, &mut second, &mut state);
+    let mut refused = no_cert(Profile::Envoy);
+    on_request_headers(&cfg, &mut refused, &mut state);
+    let get = |h: &FakeHost, name: &str| h.counters.get(name).copied();
+    assert_eq!(get(&first, "mtls_headers.identity_cache.miss"), Some(1));
+    assert!(get(&first, "mtls_headers.headers_stripped").is_some_and(|n| n > 1), "{:?}", first.counters);
+    assert_eq!(get(&second, "mtls_headers.identity_cache.hit"), Some(1));
+    assert_eq!(get(&second, "mtls_headers.headers_stripped"), None);
+    assert_eq!(get(&refused, "mtls_headers.reply.certificate_required"), Some(1));
+    assert_eq!(get(&refused, "mtls_headers.verdict.no_certificate"), Some(1));
+}

@@ -63,6 +63,7 @@ enum Word {
 const WORDS: &[&str] = &[
     "optional",
     "required",
+    "audit",
     "auto",
     "envoy",
     "kong",
@@ -394,7 +395,7 @@ fn wrong(m: &Map<String, Value>) -> BTreeSet<String> {
         bad.insert(k.clone());
     }
     for (key, options) in [
-        ("mode", &["optional", "required"][..]),
+        ("mode", &["optional", "required", "audit"][..]),
         ("host", &["auto", "envoy", "kong"]),
         ("source", &["auto", "property", "xfcc"]),
         ("preset", &["none", "baas", "cloudflare", "rfc9440"]),

@@ -24,17 +24,17 @@ use mtls_headers::catalog::{
     NGX_NGINX_VERSION, NGX_SSL_CLIENT_RAW_CERT, NGX_SSL_CLIENT_VERIFY, XFCC_HEADER,
 };
 use mtls_headers::fake::FakeHost;
-use mtls_headers::host::{Headers, Host, HostError, Level};
+use mtls_headers::host::{Counter, Headers, Host, HostError, Level};
 use mtls_headers::xfcc::single_cert;
 use mtls_headers_core::cache::CAPACITY;
 use mtls_headers_core::cert::{self, dn, ClientCert};
-use mtls_headers_core::config::{Config, Field, HostKind, Mode, Source};
+use mtls_headers_core::config::{Config, Field, Gcp, HostKind, Mode, Source};
 use mtls_headers_core::headers::is_header_safe;
 use mtls_headers_core::output::identity_value;
 
 const TOKEN: &str = "t0ken-value";
 
-/// The configurations a run picks from: both modes, every preset, custom mappings of every field, each host and
+/// The configurations a run picks from: every mode, every preset, custom mappings of every field, each host and
 /// source setting, `trusted_issuers`, `utf8`, and the Envoy-before-1.39 opt-in.
 const CONFIGS: &[&str] = &[
     r#"{"preset":"baas","validate_token":"t0ken-value"}"#,
@@ -54,6 +54,10 @@ const CONFIGS: &[&str] = &[
         "headers":{"x-ssl-dn":"subject_dn","x-ssl-cn":"subject.CN","x-ssl-verify":"verify"}}"#,
     r#"{"host":"envoy","source":"xfcc","mode":"required","headers":{"x-ssl-cn":"subject.CN","x-ssl-verify":"verify"}}"#,
     r#"{"host":"kong","preset":"baas","validate_token":"t0ken-value","check_validity":false}"#,
+    r#"{"preset":"gcp","mode":"audit"}"#,
+    r#"{"preset":"envoy-xfcc","headers":{"x-t":"traefik.info","x-a":"alb.leaf","x-v":"alb.validity"}}"#,
+    r#"{"preset":"ingress-nginx","mode":"audit","headers":{"x-p":"present","x-upn":"san_upn","x-dir":"san_dirname",
+        "x-ou1":"subject.OU.1","x-x5t":"x5t_s256","x-pin":"pin_sha256","x-dec":"serial_decimal"}}"#,
     r#"{"source":"property","headers":{"X-Custom-CN":"subject.CN","x_custom_sans":"san_uri"},
         "strip_headers":["X_Other"]}"#,
 ];
@@ -377,6 +381,9 @@ impl Host for Recorder {
     fn log(&self, level: Level, message: &str) {
         self.host.log(level, message)
     }
+    fn count(&mut self, counter: Counter, n: u64) {
+        self.host.count(counter, n)
+    }
 }
 
 fn parse_pem(bytes: &[u8]) -> Option<ClientCert> {
@@ -524,7 +531,14 @@ fn run(cfg: &Config, kong: bool, req: &Request, state: &mut State, seen: &mut Ve
 
 /// A field taken from the certificate, which only a verified one may fill.
 fn is_identity(field: &Field) -> bool {
-    !matches!(field, Field::Verify | Field::Present | Field::Static(_) | Field::ValidateToken)
+    !matches!(
+        field,
+        Field::Verify
+            | Field::Present
+            | Field::Gcp(Gcp::Present | Gcp::ChainVerified | Gcp::Error)
+            | Field::Static(_)
+            | Field::ValidateToken
+    )
 }
 
 fn verify_bytes(v: &Verify) -> Vec<u8> {

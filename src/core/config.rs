@@ -13,6 +13,7 @@ use crate::cert::dn;
 pub use crate::formats::Gcp;
 use crate::headers::{is_header_safe, normalize_byte, normalize_name, valid_header_name};
 use crate::json::{self, Json};
+use crate::policy::{self, SanAllow};
 use crate::registry;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +22,8 @@ pub enum Mode {
     Optional,
     /// Anything but a verified certificate gets a local reply.
     Required,
+    /// As `Optional`, and each request `Required` would refuse is counted and logged with the reason.
+    Audit,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,6 +194,11 @@ pub struct Config {
     pub validate_token: Option<Secret>,
     pub utf8: bool,
     pub trusted_issuers: Vec<String>,
+    /// Policy (`policy.rs`): X.509-SVIDs of these trust domains only, SANs matching these patterns, and at least
+    /// this many seconds left before notAfter.
+    pub trusted_spiffe_domains: Vec<String>,
+    pub san_allow: SanAllow,
+    pub min_remaining_validity: u64,
     pub check_validity: bool,
     /// Envoy older than 1.39 has no `connection.peer_certificate_valid`: only with this set does a presented
     /// certificate count as verified there (the operator states that the listener refuses unverified ones).
@@ -211,6 +219,9 @@ impl Default for Config {
             validate_token: None,
             utf8: false,
             trusted_issuers: Vec::new(),
+            trusted_spiffe_domains: Vec::new(),
+            san_allow: SanAllow::default(),
+            min_remaining_validity: 0,
             check_validity: true,
             assume_verified_by_listener: false,
             reject_status: 403,
@@ -291,10 +302,10 @@ impl<T: FromJson> FromJson for Vec<T> {
     }
 }
 
-impl FromJson for BTreeMap<String, String> {
+impl<T: FromJson> FromJson for BTreeMap<String, T> {
     fn from_json(v: Json) -> Option<Self> {
         match v {
-            Json::Object(entries) => entries.into_iter().map(|(k, v)| Some((k, String::from_json(v)?))).collect(),
+            Json::Object(entries) => entries.into_iter().map(|(k, v)| Some((k, T::from_json(v)?))).collect(),
             _ => None,
         }
     }
@@ -437,6 +448,33 @@ impl Config {
         }
         // Compared with `issuer_dn` as the filter writes it; OpenSSL's spelling of a DN ending in a space matches too.
         cfg.trusted_issuers.iter_mut().for_each(dn::end_space_as_hex);
+        cfg.trusted_spiffe_domains =
+            take::<Vec<String>>(&mut map, "trusted_spiffe_domains", "a list of trust domain names")?
+                .unwrap_or_default();
+        if let Some(bad) = cfg.trusted_spiffe_domains.iter().find(|d| !policy::valid_trust_domain(d.as_bytes())) {
+            return Err(err(
+                "trusted_spiffe_domains",
+                format!("`{bad}` is not a trust domain name (lower-case letters, digits, `.`, `-`, `_`)"),
+            ));
+        }
+        let allow: BTreeMap<String, Vec<String>> =
+            take(&mut map, "san_allow", "an object of SAN type to a list of patterns")?.unwrap_or_default();
+        for (kind, patterns) in allow {
+            let key = format!("san_allow.{kind}");
+            if patterns.is_empty() || patterns.iter().any(String::is_empty) {
+                return Err(err(key, "expected a non-empty list of non-empty patterns"));
+            }
+            match kind.as_str() {
+                "dns" => cfg.san_allow.dns = patterns,
+                "uri" => cfg.san_allow.uri = patterns,
+                "email" => cfg.san_allow.email = patterns,
+                "ip" => cfg.san_allow.ip = patterns,
+                _ => return Err(err(key, "unknown SAN type; known: dns, uri, email, ip")),
+            }
+        }
+        if let Some(seconds) = take::<u32>(&mut map, "min_remaining_validity", "a number of seconds")? {
+            cfg.min_remaining_validity = u64::from(seconds);
+        }
         if let Some(status) = take::<u32>(&mut map, "reject_status", "an HTTP status code")? {
             if !(400..=599).contains(&status) {
                 return Err(err("reject_status", "must be a 4xx or 5xx status"));
@@ -508,6 +546,7 @@ pub fn json_schema() -> serde_json::Value {
     }
     let presets: Vec<(&str, ())> = registry::PRESETS.iter().map(|p| (p.name, ())).collect();
     let names = json!({ "type": "array", "items": { "type": "string", "pattern": TOKEN } });
+    let patterns = json!({ "type": "array", "minItems": 1, "items": { "type": "string", "minLength": 1 } });
     json!({
         "$schema": "http://json-schema.org/draft-04/schema#",
         "title": "mtls-headers filter configuration",
@@ -528,6 +567,15 @@ pub fn json_schema() -> serde_json::Value {
             "check_validity": { "type": "boolean" },
             "assume_verified_by_listener": { "type": "boolean" },
             "trusted_issuers": { "type": "array", "items": { "type": "string", "minLength": 1 } },
+            "trusted_spiffe_domains": { "type": "array", "items": { "type": "string", "pattern": "^[a-z0-9._-]+$" } },
+            "san_allow": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "dns": patterns, "uri": patterns, "email": patterns, "ip": patterns,
+                },
+            },
+            "min_remaining_validity": { "type": "integer", "minimum": 0, "maximum": 4294967295u64 },
             "reject_status": { "type": "integer", "minimum": 400, "maximum": 599 },
             "reject_body": { "type": "string", "maxLength": 1024 },
         },

@@ -8,7 +8,9 @@ use crate::cache::{Cache, CAPACITY};
 use crate::cert::{self, ClientCert};
 use crate::config::{Config, Mode};
 use crate::headers::shown;
+use crate::metrics::Counter;
 use crate::output::{self, Identity};
+use crate::policy;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -67,6 +69,8 @@ pub struct Decision<'h> {
     pub action: Action,
     /// For the host's log, in order. None holds a secret, a value, or more than a bound of a client's bytes.
     pub logs: Vec<(Level, String)>,
+    /// Counters to increment, and by how much (local replies are counted where they are sent).
+    pub counts: Vec<(Counter, u64)>,
 }
 
 /// Each local reply's details string: one per reason, the adapter's included.
@@ -117,7 +121,7 @@ pub enum Verdict {
 }
 
 /// Decides one request. `headers`: the request as received; `peer`: the host's answer (an error fails closed);
-/// `now`: the host clock in Unix seconds, read only with `check_validity`.
+/// `now`: the host clock in Unix seconds, read only with `check_validity` or `min_remaining_validity`.
 pub fn decide<'h, C: Presented, E: Display, T: Display>(
     cfg: &Config,
     headers: impl IntoIterator<Item = (&'h [u8], &'h [u8])>,
@@ -126,37 +130,57 @@ pub fn decide<'h, C: Presented, E: Display, T: Display>(
     state: &mut State,
 ) -> Decision<'h> {
     let mut logs = Vec::new();
+    let mut counts = Vec::with_capacity(3);
     let (remove, unnameable) = owned_names(cfg, headers, &mut logs);
+    if !remove.is_empty() {
+        counts.push((Counter::HeadersStripped, remove.len() as u64));
+    }
     if unnameable {
         logs.push((Level::Error, "owned header with a non-UTF-8 name: cannot remove it".to_string()));
         let reply = Reply { status: 400, details: details::OWNED_HEADER_NOT_UTF8, body: b"bad request\n".to_vec() };
-        return Decision { remove, action: Action::Reply(reply), logs };
+        return Decision { remove, action: Action::Reply(reply), logs, counts };
     }
-    let verdict = match peer {
-        Ok(Peer::None) => Verdict::NoCert,
-        Ok(Peer::Unverified(reason)) => Verdict::Unverified(reason),
-        Ok(Peer::Verified(c)) => match identity(cfg, c, state) {
+    let (verdict, counter) = match peer {
+        Ok(Peer::None) => (Verdict::NoCert, Counter::NoCertificate),
+        Ok(Peer::Unverified(reason)) => (Verdict::Unverified(reason), Counter::UnverifiedByHost),
+        Ok(Peer::Verified(c)) => match identity(cfg, c, state, &mut counts) {
             Ok(id) => match policy_failure(cfg, &id, now, &mut logs) {
-                None => Verdict::Verified(id),
-                Some(reason) => Verdict::Unverified(reason),
+                None => (Verdict::Verified(id), Counter::Verified),
+                Some((counter, reason)) => (Verdict::Unverified(reason), counter),
             },
-            Err(e) => unreadable(&e, &mut logs),
+            Err(e) => (unreadable(&e, &mut logs), Counter::Unreadable),
         },
-        Err(e) => unreadable(&e, &mut logs),
+        Err(e) => (unreadable(&e, &mut logs), Counter::Unreadable),
     };
+    counts.push((counter, 1));
     if let Verdict::Unverified(reason) = &verdict {
         logs.push((Level::Debug, format!("client certificate not verified: {reason}")));
     }
-    if cfg.mode == Mode::Required && !matches!(verdict, Verdict::Verified(_)) {
-        let reply = Reply {
-            status: cfg.reject_status,
-            details: details::CERTIFICATE_REQUIRED,
-            body: cfg.reject_body.clone().into(),
-        };
-        return Decision { remove, action: Action::Reply(reply), logs };
+    if !matches!(verdict, Verdict::Verified(_)) {
+        match cfg.mode {
+            Mode::Required => {
+                let reply = Reply {
+                    status: cfg.reject_status,
+                    details: details::CERTIFICATE_REQUIRED,
+                    body: cfg.reject_body.clone().into(),
+                };
+                return Decision { remove, action: Action::Reply(reply), logs, counts };
+            }
+            Mode::Audit => {
+                let why = match &verdict {
+                    Verdict::NoCert => "no client certificate".to_string(),
+                    // The reason is the TLS stack's or the policy's words, never a client's; bounded all the same.
+                    Verdict::Unverified(reason) => format!("not verified: {}", bounded(reason)),
+                    _ => "certificate unreadable".to_string(),
+                };
+                logs.push((Level::Warn, format!("audit: mode `required` would refuse this request: {why}")));
+                counts.push((Counter::AuditWouldRefuse, 1));
+            }
+            Mode::Optional => {}
+        }
     }
     let set = output::mappings(cfg, &verdict, &mut logs);
-    Decision { remove, action: Action::Forward(set), logs }
+    Decision { remove, action: Action::Forward(set), logs, counts }
 }
 
 /// Every owned header of the request (every spelling and copy: hosts remove case-insensitively), each once; and
@@ -190,15 +214,41 @@ fn owned_names<'h>(
     (owned, unnameable)
 }
 
+/// A reason as a log line may show it: at most `REASON_MAX` characters, printable ASCII and spaces kept, anything
+/// else as `\xNN`.
+fn bounded(reason: &str) -> String {
+    let mut out = String::new();
+    for c in reason.chars().take(REASON_MAX) {
+        if c == ' ' || (c.is_ascii_graphic() && c != '\\') {
+            out.push(c);
+        } else {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("\\x{b:02x}"));
+            }
+        }
+    }
+    out
+}
+
+const REASON_MAX: usize = 128;
+
 /// How many stripped names one log line lists.
 const LOGGED_NAMES: usize = 8;
 
 /// The identity of a verified certificate: from the cache, or parsed and rendered once and cached.
-fn identity<C: Presented>(cfg: &Config, c: C, state: &mut State) -> Result<Rc<Identity>, String> {
+fn identity<C: Presented>(
+    cfg: &Config,
+    c: C,
+    state: &mut State,
+    counts: &mut Vec<(Counter, u64)>,
+) -> Result<Rc<Identity>, String> {
     let key = c.sha256();
     if let Some(id) = state.cache.get(&key) {
+        counts.push((Counter::CacheHit, 1));
         return Ok(id);
     }
+    counts.push((Counter::CacheMiss, 1));
     let der = c.der().map_err(|e| e.to_string())?;
     let parsed = ClientCert::from_der(&der).map_err(|e| format!("client certificate: {e}"))?;
     let id = Rc::new(Identity::new(cfg, &parsed));
@@ -211,28 +261,36 @@ fn unreadable(e: &dyn Display, logs: &mut Vec<(Level, String)>) -> Verdict {
     Verdict::Unreadable
 }
 
-/// Checks a verified certificate against the configured policy; the reason reads like OpenSSL's verify errors.
+/// Checks a verified certificate against the configured policy: the counter and the reason, which reads like
+/// OpenSSL's verify errors.
 fn policy_failure<T: Display>(
     cfg: &Config,
     id: &Identity,
     now: impl FnOnce() -> Result<u64, T>,
     logs: &mut Vec<(Level, String)>,
-) -> Option<String> {
-    if cfg.check_validity {
+) -> Option<(Counter, String)> {
+    if cfg.check_validity || cfg.min_remaining_validity > 0 {
         match now() {
             Ok(now) => {
-                if let Some(why) = cert::validity_error(id.not_before, id.not_after, now) {
-                    return Some(why.to_string());
+                if let Some(why) = cert::validity_error(id.not_before, id.not_after, now).filter(|_| cfg.check_validity)
+                {
+                    return Some((Counter::UnverifiedValidity, why.to_string()));
+                }
+                if id.not_after.saturating_sub(now) < cfg.min_remaining_validity {
+                    return Some((Counter::UnverifiedPolicy, policy::EXPIRES_TOO_SOON.to_string()));
                 }
             }
             Err(e) => {
                 logs.push((Level::Error, format!("cannot read the host clock ({e})")));
-                return Some("cannot check validity".to_string());
+                return Some((Counter::UnverifiedValidity, "cannot check validity".to_string()));
             }
         }
     }
     if !id.issuer_trusted {
-        return Some("issuer not trusted".to_string());
+        return Some((Counter::UnverifiedIssuer, "issuer not trusted".to_string()));
+    }
+    if let Some(why) = id.policy_failure {
+        return Some((Counter::UnverifiedPolicy, why.to_string()));
     }
     None
 }

@@ -10,7 +10,9 @@ pub mod decision;
 pub mod formats;
 pub mod headers;
 pub mod json;
+pub mod metrics;
 pub mod output;
+pub mod policy;
 pub mod registry;
 
 pub use decision::{decide, details, Action, Decision, Level, Peer, Presented, Reply, SetHeader, State};

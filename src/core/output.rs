@@ -10,6 +10,7 @@ use crate::config::{Bound, Bytes, Config, Digest, Field, Gcp, TimeForm};
 use crate::decision::{Level, SetHeader, Verdict};
 use crate::formats;
 use crate::headers::is_header_safe;
+use crate::policy;
 
 /// What a verified certificate contributes to every request, computed once per certificate and configuration (the
 /// configuration fixes the mappings): cached by the certificate's SHA-256.
@@ -19,6 +20,8 @@ pub struct Identity {
     pub not_after: u64,
     /// `trusted_issuers` is empty or lists the issuer DN.
     pub issuer_trusted: bool,
+    /// What `policy::static_failure` says about this certificate.
+    pub policy_failure: Option<&'static str>,
     /// The identity fields' headers, in mapping order; a field the certificate lacks has none.
     headers: Vec<SetHeader>,
 }
@@ -37,7 +40,8 @@ impl Identity {
                 Some(SetHeader { name: Rc::clone(&m.name), value: value.into() })
             })
             .collect();
-        Identity { not_before: cert.not_before, not_after: cert.not_after, issuer_trusted, headers }
+        let policy_failure = policy::static_failure(&cfg.trusted_spiffe_domains, &cfg.san_allow, cert);
+        Identity { not_before: cert.not_before, not_after: cert.not_after, issuer_trusted, policy_failure, headers }
     }
 }
 

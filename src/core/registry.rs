@@ -21,7 +21,7 @@ pub const KEYS: &[Key] = &[
         #[cfg(test)]
         default: "`\"optional\"`",
         #[cfg(test)]
-        doc: "`\"required\"`: anything but a verified certificate gets a local reply",
+        doc: "`\"required\"`: anything but a verified certificate gets a local reply; `\"audit\"`: as `optional`, and every request `required` would refuse is counted (`mtls_headers.audit.would_refuse`) and logged with its reason (section Metrics and audit)",
     },
     Key {
         name: "preset",
@@ -80,6 +80,27 @@ pub const KEYS: &[Key] = &[
         doc: "if set, only certificates whose issuer DN (RFC 2253, escaped form) is listed count as verified",
     },
     Key {
+        name: "trusted_spiffe_domains",
+        #[cfg(test)]
+        default: "`[]`",
+        #[cfg(test)]
+        doc: "if set, only an X.509-SVID (exactly one URI SAN, a valid SPIFFE ID) of a listed trust domain counts as verified: `FAILED:not an X.509-SVID`, `FAILED:SPIFFE trust domain not trusted` (section Policy)",
+    },
+    Key {
+        name: "san_allow",
+        #[cfg(test)]
+        default: "`{}`",
+        #[cfg(test)]
+        doc: "`{\"dns\": [\"*.example.com\"], \"uri\": [\"spiffe://example.org/ns/*\"], \"email\": [...], \"ip\": [\"192.0.2.*\"]}`: if set, a certificate counts as verified only when one of its SANs matches a pattern of its type (`*`: any run of characters; DNS case-insensitive), else `FAILED:no SAN matches san_allow`",
+    },
+    Key {
+        name: "min_remaining_validity",
+        #[cfg(test)]
+        default: "`0`",
+        #[cfg(test)]
+        doc: "seconds: a certificate whose notAfter is nearer than this (host clock) counts as not verified, `FAILED:certificate expires within min_remaining_validity`",
+    },
+    Key {
         name: "check_validity",
         #[cfg(test)]
         default: "`true`",
@@ -123,7 +144,8 @@ pub const KEYS: &[Key] = &[
     },
 ];
 
-pub const MODES: &[(&str, Mode)] = &[("optional", Mode::Optional), ("required", Mode::Required)];
+pub const MODES: &[(&str, Mode)] =
+    &[("optional", Mode::Optional), ("required", Mode::Required), ("audit", Mode::Audit)];
 pub const HOSTS: &[(&str, HostKind)] =
     &[("auto", HostKind::Auto), ("envoy", HostKind::Envoy), ("kong", HostKind::Kong)];
 pub const SOURCES: &[(&str, Source)] =

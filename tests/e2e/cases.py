@@ -446,6 +446,9 @@ def xfcc_parses_as_the_certificate(name: str) -> Callable[[Path, harness.Respons
     return check
 
 
+POLICY_HEADERS = {"x-client-verify": "verify", "x-client-spiffe": "spiffe_id"}
+
+
 def nothing(_certs: Path) -> Expected:
     return {}
 
@@ -532,6 +535,28 @@ CASES = [
          check=xfcc_parses_as_the_certificate("alice")),
     Case("preset-envoy-xfcc-inject-parsed", {"preset": "envoy-xfcc"}, nothing, cert="inject",
          check=xfcc_parses_as_the_certificate("inject")),
+    # Policy (README, "Policy"): a verified certificate the policy refuses is FAILED:<reason>, in `required` a reply.
+    Case("policy-spiffe-trusted", {"trusted_spiffe_domains": ["example.org"], "headers": POLICY_HEADERS},
+         lambda _: {"x-client-verify": "SUCCESS", "x-client-spiffe": "spiffe://example.org/ns/prod/sa/carol"},
+         cert="carol"),
+    Case("policy-spiffe-other-domain", {"trusted_spiffe_domains": ["prod.example"], "headers": POLICY_HEADERS},
+         lambda _: {"x-client-verify": "FAILED:SPIFFE trust domain not trusted"}, cert="carol",
+         send=[("X-Client-Spiffe", "spiffe://prod.example/admin")]),
+    Case("policy-spiffe-not-an-svid", {"trusted_spiffe_domains": ["example.org"], "headers": POLICY_HEADERS},
+         lambda _: {"x-client-verify": "FAILED:not an X.509-SVID"}, cert="bob"),
+    Case("policy-spiffe-required", {"trusted_spiffe_domains": ["prod.example"], "headers": POLICY_HEADERS,
+                                    "mode": "required", "reject_body": "denied\n"},
+         None, cert="carol", status=403, body=b"denied\n"),
+    Case("policy-san-allow", {"san_allow": {"dns": ["*.EXAMPLE.com"]}, "headers": POLICY_HEADERS},
+         lambda _: {"x-client-verify": "SUCCESS", "x-client-spiffe": "spiffe://example.org/ns/prod/sa/alice"}),
+    Case("policy-san-allow-refused", {"san_allow": {"dns": ["*.example.com"], "uri": ["spiffe://example.org/*"]},
+                                      "headers": POLICY_HEADERS},
+         lambda _: {"x-client-verify": "FAILED:no SAN matches san_allow"}, cert="bob"),
+    Case("policy-min-remaining-validity", {"min_remaining_validity": 4294967295, "headers": POLICY_HEADERS},
+         lambda _: {"x-client-verify": "FAILED:certificate expires within min_remaining_validity"}),
+    # mode audit forwards what `required` would refuse (the count and the log line: test_envoy.py, test_ngx_wasm.py).
+    Case("audit-no-cert", {"mode": "audit", "headers": POLICY_HEADERS}, lambda _: {"x-client-verify": "NONE"},
+         cert=None, envoy=NO_CERT_OK, send=[("X-Client-Verify", "SUCCESS")]),
     Case("custom-more-fields", CUSTOM_MORE, custom_more, cert="carol",
          send=[("X-Client-Present", "1"), ("x_client_x5t", "forged"), ("X-Client-Pin", "forged")]),
     Case("custom-odd-values", CUSTOM_ODD, custom_odd, cert="odd",

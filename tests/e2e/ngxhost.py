@@ -154,9 +154,29 @@ http {{
     server {{
         listen 127.0.0.1:{self.plain_port};
         location / {{ {location} }}
+        # The filter's counters as ngx_wasm_module keeps them (`metrics` shm zone, names `pw:<filter>:<name>`).
+        location = /metrics {{
+            content_by_lua_block {{
+                local metrics = require("resty.wasmx.shm").metrics
+                for _, name in ipairs(metrics:get_keys(0)) do
+                    local m = metrics:get_by_name(name, {{ prefix = false }})
+                    if m then ngx.say(name, " ", m.value) end
+                end
+            }}
+        }}
     }}
 }}
 """
+
+    def metrics(self) -> dict:
+        """{name: value} of every counter in the host's `metrics` shm zone (the /metrics location above)."""
+        import http.client
+
+        conn = http.client.HTTPConnection("127.0.0.1", self.plain_port, timeout=10)
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+        conn.close()
+        return {name: int(value) for name, value in (line.rsplit(" ", 1) for line in text.splitlines())}
 
     def start(self) -> "NgxWasmHost":
         (self.dir / "logs").mkdir(exist_ok=True)  # nginx opens its compiled-in error log before reading the conf

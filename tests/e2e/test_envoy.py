@@ -125,6 +125,35 @@ def test_keepalive_every_request_filtered(h2, envoy_for, certs):
         assert_owned(resp, baas("alice")(certs))
 
 
+def test_audit_mode_and_metrics_in_envoy_stats(envoy_for, certs):
+    """`mode: audit` forwards what `required` would refuse and says so (a bounded log line, a counter); every
+    counter is in /stats and /stats/prometheus (README, "Metrics and audit"). A configuration of its own: a fresh
+    Envoy, so the counts are this test's."""
+    config = {"mode": "audit", "preset": "baas", "validate_token": TOKEN,
+              "headers": {"x-ssl-client-verify": "verify", "x-ssl-audit-test": "static:1"}}
+    envoy = envoy_for(config, require_client_certificate=False, component_log_level="wasm:info")
+    for cert, forged in [("alice", FORGED_XSSL), ("alice", []), (None, FORGED_XSSL)]:
+        resp = send(envoy, certs, cert, forged)
+        assert resp.status == 200, resp.body
+    assert_owned(resp, {"x-ssl-validate-token": TOKEN, "x-ssl-client-verify": "NONE", "x-ssl-audit-test": "1"})
+    stripped = len({n.lower() for n, _ in FORGED_XSSL})  # distinct names: the filter removes each once
+    want = {
+        "verdict.verified": 2, "verdict.no_certificate": 1, "audit.would_refuse": 1, "identity_cache.miss": 1,
+        "identity_cache.hit": 1, "headers_stripped": 2 * stripped,
+    }
+    deadline = time.monotonic() + 5
+    while True:
+        stats = dict(line.split(": ", 1) for line in envoy.admin_get("/stats?filter=mtls_headers").splitlines())
+        got = {k.removeprefix("wasmcustom.mtls_headers."): int(v) for k, v in stats.items()}
+        if all(got.get(k) == v for k, v in want.items()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert {k: got.get(k) for k in want} == want, stats
+    prometheus = envoy.admin_get("/stats/prometheus")
+    assert "mtls_headers_audit_would_refuse{} 1" in prometheus.splitlines(), prometheus[-2000:]
+    assert "audit: mode `required` would refuse this request: no client certificate" in envoy.log()
+
+
 def test_reply_details_name_the_reason(envoy_for, certs):
     """%RESPONSE_CODE_DETAILS% says why the filter answered (README, "Local replies")."""
     envoy = envoy_for({"mode": "required"}, require_client_certificate=False)

@@ -203,6 +203,29 @@ def test_ingress_nginx_preset_is_nginx_own_variables(cert, certs, upstream):
         assert got[name] == got[f"x-nginx-{name}"], (name, got)
 
 
+@pytest.mark.parametrize("attach", ["lua", "directive"])
+def test_audit_mode_and_metrics_in_the_shm_zone(attach, certs, upstream):
+    """`mode: audit` on the real host: what `required` would refuse is forwarded, logged and counted; every
+    counter is in ngx_wasm_module's `metrics` shm zone as `pw:mtls_headers:<name>` (what Kong's Prometheus plugin
+    exports on a Kong whose version matches this ngx_wasm_module's `pw:` prefix)."""
+    config = {"mode": "audit", "preset": "baas", "validate_token": TOKEN, "headers": {"x-ssl-client-verify": "verify"}}
+    pre_lua = CASES_LUA if attach == "lua" else ""
+    host = ngxhost.NgxWasmHost(certs, upstream.port, json.dumps(config), attach=attach, pre_lua=pre_lua).start()
+    try:
+        forged = FORGED_XSSL if attach == "lua" else []
+        for cert in ["alice", "alice", None]:
+            resp = harness.send(host.port, certs, cert, forged)
+            assert resp.status == 200, resp.body[:300]
+        assert_owned(resp, {"x-ssl-validate-token": TOKEN, "x-ssl-client-verify": "NONE"})
+        got = {k.removeprefix("pw:mtls_headers:mtls_headers."): v for k, v in host.metrics().items()}
+        want = {"verdict.verified": 2, "verdict.no_certificate": 1, "audit.would_refuse": 1,
+                "identity_cache.miss": 1, "identity_cache.hit": 1}
+        assert {k: got.get(k) for k in want} == want, host.metrics()
+        assert "audit: mode `required` would refuse this request: no client certificate" in host.error_log()
+    finally:
+        host.stop()
+
+
 def test_token_from_the_environment_needs_nginx_env(ngx, certs):
     host = ngx.get(json.dumps(BAAS_ENV), "lua", env={harness.TOKEN_ENV: ENV_TOKEN})
     assert_owned(harness.send(host.port, certs, "alice", FORGED_XSSL), baas("alice", ENV_TOKEN)(certs))

@@ -23,6 +23,7 @@ pub type HeaderList = Vec<(Vec<u8>, Vec<u8>)>;
 // proxy-wasm ABI 0.2.1 status codes (spec: abi-versions/v0.2.1).
 const OK: i32 = 0;
 const NOT_FOUND: i32 = 1;
+const METRIC_COUNTER: i32 = 0;
 const BAD_ARGUMENT: i32 = 2;
 const INVALID_MEMORY_ACCESS: i32 = 6;
 const INTERNAL_FAILURE: i32 = 10;
@@ -274,6 +275,7 @@ impl Filter {
             fail_local_reply: options.fail_local_reply,
             logs: Vec::new(),
             root_property_reads: Vec::new(),
+            metrics: Vec::new(),
         };
         let mut store = Store::new(&self.engine, state);
         let instance = self.pre.instantiate(&mut store)?;
@@ -332,6 +334,11 @@ impl Plugin {
     /// crash (older releases): the filter must never do it.
     pub fn root_property_reads(&self) -> &[String] {
         &self.store.data().root_property_reads
+    }
+
+    /// Every counter the filter defined, with its value.
+    pub fn metrics(&self) -> &[(String, u64)] {
+        &self.store.data().metrics
     }
 
     /// Runs one request on a connection: a new HTTP context, request headers, and, when the request goes on, the
@@ -484,6 +491,9 @@ struct State {
     /// What the host itself logged (ngx_wasm_module: `NYI - "<path>" property` at alert level).
     host_logs: Vec<String>,
     root_property_reads: Vec<String>,
+    /// Counters the filter defined (its id is the index) and their values. Envoy and ngx_wasm_module 9136e463 both
+    /// implement counters (ngx_proxy_wasm_host.c `proxy_define_metric`); real-host tests read them there.
+    metrics: Vec<(String, u64)>,
 }
 
 /// A host's answer to `proxy_get_property`.
@@ -888,6 +898,36 @@ fn define_proxy_wasm(linker: &mut Linker<State>) -> wasmtime::Result<()> {
             Ok(OK)
         },
     )?;
+    linker.func_wrap(
+        "env",
+        "proxy_define_metric",
+        |mut c: Caller<'_, State>, kind: i32, ptr: i32, len: i32, ret: i32| {
+            if kind != METRIC_COUNTER {
+                return Ok(BAD_ARGUMENT);
+            }
+            let name = String::from_utf8_lossy(&read(&mut c, ptr, len)?).into_owned();
+            let metrics = &mut c.data_mut().metrics;
+            // Both hosts answer a second definition of a name with the first one's id.
+            let id = match metrics.iter().position(|(n, _)| *n == name) {
+                Some(id) => id,
+                None => {
+                    metrics.push((name, 0));
+                    metrics.len() - 1
+                }
+            };
+            write(&mut c, ret, &u32::try_from(id)?.to_le_bytes())?;
+            Ok(OK)
+        },
+    )?;
+    linker.func_wrap("env", "proxy_increment_metric", |mut c: Caller<'_, State>, id: i32, offset: i64| {
+        match c.data_mut().metrics.get_mut(id as u32 as usize) {
+            Some((_, value)) if offset >= 0 => {
+                *value += offset as u64;
+                Ok(OK)
+            }
+            _ => Ok(BAD_ARGUMENT),
+        }
+    })?;
     linker.func_wrap("env", "proxy_close_stream", |mut c: Caller<'_, State>, stream_type: i32| {
         let s = c.data_mut();
         match s.profile {

@@ -55,6 +55,10 @@ fn connection(v: &Value) -> Result<Connection, String> {
     Ok(Connection { tls: v.get("tls").and_then(Value::as_bool).unwrap_or(true), verify, cert })
 }
 
+fn metrics(counters: &[(String, u64)]) -> Value {
+    Value::Object(counters.iter().map(|(name, value)| (name.clone(), json!(value))).collect())
+}
+
 fn logs(lines: &[LogLine]) -> Value {
     Value::Array(lines.iter().map(|l| json!([format!("{:?}", l.level).to_lowercase(), l.message])).collect())
 }
@@ -109,6 +113,7 @@ fn run(filters: &mut HashMap<PathBuf, Filter>, input: &Value) -> Result<Value, S
             "logs": logs(plugin.logs()),
             "root_property_reads": root_reads,
             "exchanges": exchanges,
+            "metrics": metrics(plugin.metrics()),
         }));
     }
     let wasm = PathBuf::from(input.get("wasm").and_then(Value::as_str).ok_or("wasm: path expected")?);
@@ -125,6 +130,7 @@ fn run(filters: &mut HashMap<PathBuf, Filter>, input: &Value) -> Result<Value, S
         "logs": logs(plugin.logs()),
         "root_property_reads": plugin.root_property_reads(),
         "exchanges": exchanges,
+        "metrics": metrics(plugin.metrics()),
     }))
 }
 

@@ -6,7 +6,7 @@
 use std::cell::RefCell;
 
 use mtls_headers::adapter::{self, Outcome, State};
-use mtls_headers::host::{Headers, Host, HostError, Level};
+use mtls_headers::host::{Counter, Headers, Host, HostError, Level};
 use mtls_headers_core::config::Config;
 
 use crate::{
@@ -23,6 +23,7 @@ pub struct NativePlugin {
     now_unix: u64,
     fail_local_reply: bool,
     logs: Vec<LogLine>,
+    metrics: Vec<(String, u64)>,
     /// `on_configure` succeeded.
     pub configured: bool,
 }
@@ -45,7 +46,13 @@ impl NativePlugin {
             now_unix: options.now_unix,
             fail_local_reply: options.fail_local_reply,
             logs,
+            metrics: Vec::new(),
         }
+    }
+
+    /// Every counter the filter incremented, with its value (as [`crate::Plugin::metrics`]).
+    pub fn metrics(&self) -> &[(String, u64)] {
+        &self.metrics
     }
 
     /// Log lines written outside requests (configure).
@@ -71,6 +78,7 @@ impl NativePlugin {
             logs: RefCell::default(),
             host_logs: RefCell::default(),
             trap: None,
+            metrics: &mut self.metrics,
         };
         let outcome = adapter::on_request(self.config.as_ref(), &mut host, &mut self.state);
         if let Some(trap) = host.trap {
@@ -112,6 +120,7 @@ struct NativeHost<'a> {
     logs: RefCell<Vec<LogLine>>,
     host_logs: RefCell<Vec<String>>,
     trap: Option<&'static str>,
+    metrics: &'a mut Vec<(String, u64)>,
 }
 
 impl Host for NativeHost<'_> {
@@ -173,5 +182,12 @@ impl Host for NativeHost<'_> {
 
     fn log(&self, level: Level, message: &str) {
         self.logs.borrow_mut().push(log_line(level, message));
+    }
+
+    fn count(&mut self, counter: Counter, n: u64) {
+        match self.metrics.iter_mut().find(|(name, _)| name == counter.name()) {
+            Some((_, value)) => *value += n,
+            None => self.metrics.push((counter.name().to_string(), n)),
+        }
     }
 }
