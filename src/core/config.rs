@@ -15,6 +15,7 @@ use crate::headers::{is_header_safe, normalize_byte, normalize_name, valid_heade
 use crate::json::{self, Json};
 use crate::policy::{self, SanAllow};
 use crate::registry;
+use crate::sign::{self, Signing};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -205,6 +206,8 @@ pub struct Config {
     pub assume_verified_by_listener: bool,
     pub reject_status: u32,
     pub reject_body: String,
+    /// RFC 9421 signature over the injected headers (`sign.rs`), when `sign` is set.
+    pub signing: Option<Signing>,
 }
 
 impl Default for Config {
@@ -226,6 +229,7 @@ impl Default for Config {
             assume_verified_by_listener: false,
             reject_status: 403,
             reject_body: DEFAULT_REJECT_BODY.to_string(),
+            signing: None,
         }
     }
 }
@@ -475,6 +479,13 @@ impl Config {
         if let Some(seconds) = take::<u32>(&mut map, "min_remaining_validity", "a number of seconds")? {
             cfg.min_remaining_validity = u64::from(seconds);
         }
+        if let Some(sign) = take::<BTreeMap<String, String>>(&mut map, "sign", "an object of strings")? {
+            cfg.signing = Some(signing(sign, env)?);
+            // Both headers belong to the filter: a client's copy would pass for the filter's signature.
+            cfg.strip_names.extend([sign::SIGNATURE.to_string(), sign::SIGNATURE_INPUT.to_string()]);
+            cfg.strip_names.sort();
+            cfg.strip_names.dedup();
+        }
         if let Some(status) = take::<u32>(&mut map, "reject_status", "an HTTP status code")? {
             if !(400..=599).contains(&status) {
                 return Err(err("reject_status", "must be a 4xx or 5xx status"));
@@ -500,6 +511,33 @@ impl Config {
         self.strip_prefixes.iter().any(|p| starts(p))
             || self.strip_names.iter().any(|n| n.len() == name.len() && starts(n))
     }
+}
+
+/// `sign`: `key_env` (required), `keyid`, `label`. The key is the environment variable's bytes as they are.
+fn signing(mut sign: BTreeMap<String, String>, env: &dyn Fn(&str) -> Option<String>) -> Result<Signing, ConfigError> {
+    const MIN_KEY: usize = 32;
+    let var = sign
+        .remove("key_env")
+        .ok_or_else(|| err("sign.key_env", "required: the VM environment variable that holds the key"))?;
+    let keyid = sign.remove("keyid").unwrap_or_else(|| "mtls-headers".to_string());
+    let label = sign.remove("label").unwrap_or_else(|| "mtls".to_string());
+    if let Some(unknown) = sign.keys().next() {
+        return Err(err(format!("sign.{unknown}"), "unknown field; known fields: key_env, keyid, label"));
+    }
+    // RFC 8941 section 3.3.3 string, kept to what needs no escaping; section 3.1.2 key.
+    if keyid.is_empty() || !keyid.bytes().all(|b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\') {
+        return Err(err("sign.keyid", "expected printable ASCII without `\"` or `\\`"));
+    }
+    let key_char = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.' | b'*');
+    if !label.starts_with(|c: char| c.is_ascii_lowercase() || c == '*') || !label.bytes().all(key_char) {
+        return Err(err("sign.label", "expected an RFC 8941 key: lower-case letters, digits, `_-.*`"));
+    }
+    let key =
+        env(&var).ok_or_else(|| err("sign.key_env", format!("environment variable `{var}` is not set in the VM")))?;
+    if key.len() < MIN_KEY {
+        return Err(err("sign.key_env", format!("the key in `{var}` is shorter than {MIN_KEY} bytes")));
+    }
+    Ok(Signing::new(label, keyid, key.as_bytes()))
 }
 
 fn check_token(t: String, field: &str) -> Result<Secret, ConfigError> {
@@ -576,6 +614,16 @@ pub fn json_schema() -> serde_json::Value {
                 },
             },
             "min_remaining_validity": { "type": "integer", "minimum": 0, "maximum": 4294967295u64 },
+            "sign": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["key_env"],
+                "properties": {
+                    "key_env": { "type": "string", "minLength": 1 },
+                    "keyid": { "type": "string", "pattern": "^[\\x20\\x21\\x23-\\x5b\\x5d-\\x7e]+$" },
+                    "label": { "type": "string", "pattern": "^[a-z*][a-z0-9_.*-]*$" },
+                },
+            },
             "reject_status": { "type": "integer", "minimum": 400, "maximum": 599 },
             "reject_body": { "type": "string", "maxLength": 1024 },
         },

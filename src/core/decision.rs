@@ -11,6 +11,7 @@ use crate::headers::shown;
 use crate::metrics::Counter;
 use crate::output::{self, Identity};
 use crate::policy;
+use crate::sign;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -83,6 +84,7 @@ pub mod details {
     pub const STRIP_FAILED: &str = "mtls_headers_strip_failed";
     pub const INJECT_FAILED: &str = "mtls_headers_inject_failed";
     pub const NOT_CONFIGURED: &str = "mtls_headers_not_configured";
+    pub const SIGN_FAILED: &str = "mtls_headers_sign_failed";
 }
 
 pub const INTERNAL_ERROR_BODY: &[u8] = b"internal error\n";
@@ -121,7 +123,7 @@ pub enum Verdict {
 }
 
 /// Decides one request. `headers`: the request as received; `peer`: the host's answer (an error fails closed);
-/// `now`: the host clock in Unix seconds, read only with `check_validity` or `min_remaining_validity`.
+/// `now`: the host clock in Unix seconds, read at most once, and only when the policy or a signature needs it.
 pub fn decide<'h, C: Presented, E: Display, T: Display>(
     cfg: &Config,
     headers: impl IntoIterator<Item = (&'h [u8], &'h [u8])>,
@@ -131,7 +133,9 @@ pub fn decide<'h, C: Presented, E: Display, T: Display>(
 ) -> Decision<'h> {
     let mut logs = Vec::new();
     let mut counts = Vec::with_capacity(3);
-    let (remove, unnameable) = owned_names(cfg, headers, &mut logs);
+    let mut clock = Clock { read: Some(now), value: None };
+    let mut pseudo = Pseudo::default();
+    let (remove, unnameable) = owned_names(cfg, headers, &mut pseudo, &mut logs);
     if !remove.is_empty() {
         counts.push((Counter::HeadersStripped, remove.len() as u64));
     }
@@ -144,7 +148,7 @@ pub fn decide<'h, C: Presented, E: Display, T: Display>(
         Ok(Peer::None) => (Verdict::NoCert, Counter::NoCertificate),
         Ok(Peer::Unverified(reason)) => (Verdict::Unverified(reason), Counter::UnverifiedByHost),
         Ok(Peer::Verified(c)) => match identity(cfg, c, state, &mut counts) {
-            Ok(id) => match policy_failure(cfg, &id, now, &mut logs) {
+            Ok(id) => match policy_failure(cfg, &id, &mut clock, &mut logs) {
                 None => (Verdict::Verified(id), Counter::Verified),
                 Some((counter, reason)) => (Verdict::Unverified(reason), counter),
             },
@@ -179,8 +183,54 @@ pub fn decide<'h, C: Presented, E: Display, T: Display>(
             Mode::Optional => {}
         }
     }
-    let set = output::mappings(cfg, &verdict, &mut logs);
+    let mut set = output::mappings(cfg, &verdict, &mut logs);
+    if let Some(signing) = &cfg.signing {
+        let authority = pseudo.host.unwrap_or(pseudo.authority);
+        let derived = sign::Derived::from_pseudo(pseudo.method, authority, pseudo.path, pseudo.scheme);
+        match (derived, clock.get()) {
+            (Some(derived), Ok(created)) => {
+                let signature = signing.sign(&set, &derived, created);
+                set.extend(signature);
+            }
+            // Unsigned identity headers would read as forged to an upstream that checks: answer instead.
+            (derived, created) => {
+                let why = match (derived, created) {
+                    (None, _) => "the request has no method, authority or path".to_string(),
+                    (_, Err(e)) => format!("cannot read the host clock ({e})"),
+                    _ => String::new(),
+                };
+                logs.push((Level::Error, format!("cannot sign the identity headers: {why}")));
+                let reply = Reply { status: 500, details: details::SIGN_FAILED, body: INTERNAL_ERROR_BODY.to_vec() };
+                return Decision { remove, action: Action::Reply(reply), logs, counts };
+            }
+        }
+    }
     Decision { remove, action: Action::Forward(set), logs, counts }
+}
+
+/// The request's pseudo-headers, for RFC 9421's derived components.
+#[derive(Default)]
+struct Pseudo<'h> {
+    method: &'h [u8],
+    authority: &'h [u8],
+    host: Option<&'h [u8]>,
+    path: &'h [u8],
+    scheme: &'h [u8],
+}
+
+/// The host clock, read once per request at most.
+struct Clock<F> {
+    read: Option<F>,
+    value: Option<Result<u64, String>>,
+}
+
+impl<F: FnOnce() -> Result<u64, T>, T: Display> Clock<F> {
+    fn get(&mut self) -> Result<u64, String> {
+        if let Some(read) = self.read.take() {
+            self.value = Some(read().map_err(|e| e.to_string()));
+        }
+        self.value.clone().unwrap_or_else(|| Err("clock not read".to_string()))
+    }
 }
 
 /// Every owned header of the request (every spelling and copy: hosts remove case-insensitively), each once; and
@@ -189,11 +239,23 @@ pub fn decide<'h, C: Presented, E: Display, T: Display>(
 fn owned_names<'h>(
     cfg: &Config,
     headers: impl IntoIterator<Item = (&'h [u8], &'h [u8])>,
+    pseudo: &mut Pseudo<'h>,
     logs: &mut Vec<(Level, String)>,
 ) -> (Vec<&'h [u8]>, bool) {
     let mut owned: Vec<&[u8]> = Vec::new();
     let mut unnameable = false;
-    for (name, _) in headers {
+    for (name, value) in headers {
+        match name {
+            b":method" => pseudo.method = value,
+            b":authority" => pseudo.authority = value,
+            // An HTTP/1.1 Host line: the authority nginx forwards (`$http_host`, Kong's preserve_host).
+            // ngx_wasm_module's `:authority` appends the listener's port to it (measured: `localhost:8443` for
+            // `Host: localhost`), so Host comes first where the map has one.
+            _ if name.eq_ignore_ascii_case(b"host") => pseudo.host = Some(value),
+            b":path" => pseudo.path = value,
+            b":scheme" => pseudo.scheme = value,
+            _ => {}
+        }
         if !cfg.owns(name) || owned.iter().any(|s| s.eq_ignore_ascii_case(name)) {
             continue;
         }
@@ -263,14 +325,14 @@ fn unreadable(e: &dyn Display, logs: &mut Vec<(Level, String)>) -> Verdict {
 
 /// Checks a verified certificate against the configured policy: the counter and the reason, which reads like
 /// OpenSSL's verify errors.
-fn policy_failure<T: Display>(
+fn policy_failure<F: FnOnce() -> Result<u64, T>, T: Display>(
     cfg: &Config,
     id: &Identity,
-    now: impl FnOnce() -> Result<u64, T>,
+    clock: &mut Clock<F>,
     logs: &mut Vec<(Level, String)>,
 ) -> Option<(Counter, String)> {
     if cfg.check_validity || cfg.min_remaining_validity > 0 {
-        match now() {
+        match clock.get() {
             Ok(now) => {
                 if let Some(why) = cert::validity_error(id.not_before, id.not_after, now).filter(|_| cfg.check_validity)
                 {

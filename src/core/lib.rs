@@ -14,5 +14,6 @@ pub mod metrics;
 pub mod output;
 pub mod policy;
 pub mod registry;
+pub mod sign;
 
 pub use decision::{decide, details, Action, Decision, Level, Peer, Presented, Reply, SetHeader, State};

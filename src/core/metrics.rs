@@ -48,6 +48,7 @@ pub const ALL: &[Counter] = &[
     Counter::Reply(details::STRIP_FAILED),
     Counter::Reply(details::INJECT_FAILED),
     Counter::Reply(details::NOT_CONFIGURED),
+    Counter::Reply(details::SIGN_FAILED),
 ];
 
 impl Counter {
@@ -74,6 +75,7 @@ impl Counter {
                 details::HOST_UNKNOWN => "mtls_headers.reply.host_unknown",
                 details::STRIP_FAILED => "mtls_headers.reply.strip_failed",
                 details::INJECT_FAILED => "mtls_headers.reply.inject_failed",
+                details::SIGN_FAILED => "mtls_headers.reply.sign_failed",
                 _ => "mtls_headers.reply.not_configured",
             },
         }

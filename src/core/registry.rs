@@ -108,6 +108,13 @@ pub const KEYS: &[Key] = &[
         doc: "a certificate outside notBefore..notAfter (host clock) counts as not verified",
     },
     Key {
+        name: "sign",
+        #[cfg(test)]
+        default: "—",
+        #[cfg(test)]
+        doc: "`{\"key_env\": \"VAR\", \"keyid\": \"mtls-headers\", \"label\": \"mtls\"}`: sign the injected headers with RFC 9421 HTTP Message Signatures, `hmac-sha256`, the key being environment variable `VAR`'s bytes as they are (read from the VM's environment only, at least 32 bytes, never logged); `signature` and `signature-input` become owned (section Signed identity)",
+    },
+    Key {
         name: "reject_status",
         #[cfg(test)]
         default: "`403`",

@@ -84,6 +84,8 @@ ARMS = [
     Arm("g", "floor", "host-call floor of (d)"),
     Arm("h", "floor_add", "floor of (d), headers added"),
     Arm("i", "floor_pairs", "floor of (d), whole map set"),
+    Arm("j", "envoy_xfcc", "mtls-headers envoy-xfcc"),
+    Arm("k", "signed", "mtls-headers baas, signed"),
 ]
 ARM = {a.key: a for a in ARMS}
 
@@ -153,8 +155,20 @@ def _router() -> dict:
     }
 
 
-def _wasm(name: str, wasm: Path, configuration: str) -> dict:
+# Arm (k): the RFC 9421 key, in the VM's environment as a deployment gives it (README, "Signed identity").
+SIGN_ENV = "MTLS_HEADERS_SIGNING_KEY"
+SIGN_KEY = "bench-signing-key-of-at-least-32-bytes"
+
+
+def _wasm(name: str, wasm: Path, configuration: str, env: Optional[dict] = None) -> dict:
     """A Wasm filter entry like envoy/envoy.yaml's: V8, FAIL_RELOAD, its own VM (vm_id) per arm."""
+    entry = _wasm_entry(name, wasm, configuration)
+    if env:
+        entry["typed_config"]["config"]["vm_config"]["environment_variables"] = {"key_values": env}
+    return entry
+
+
+def _wasm_entry(name: str, wasm: Path, configuration: str) -> dict:
     return {
         "name": "envoy.filters.http.wasm",
         "typed_config": {
@@ -201,6 +215,11 @@ def arm_filters(key: str) -> list[dict]:
         return [_wasm("floor_add", WASM_NOOP, FLOOR_ADD_CALLS), _router()]
     if key == "i":
         return [_wasm("floor_pairs", WASM_NOOP, FLOOR_PAIRS_CALLS), _router()]
+    if key == "j":
+        return [_wasm("mtls_headers_envoy_xfcc", WASM_FILTER, json.dumps({"preset": "envoy-xfcc"})), _router()]
+    if key == "k":
+        config = {"preset": "baas", "validate_token": TOKEN, "sign": {"key_env": SIGN_ENV}}
+        return [_wasm("mtls_headers_signed", WASM_FILTER, json.dumps(config), {SIGN_ENV: SIGN_KEY}), _router()]
     raise ValueError(key)
 
 
@@ -439,11 +458,18 @@ def sanity_check(arm: Arm, port: int, certs: Path) -> str:
             "XFCC Subject=, URI=, DNS=",
         )
         want(bool(xfcc) and "Cert=" not in xfcc[0], "no Cert= in XFCC")
-    elif arm.key in ("c", "d"):
+    elif arm.key in ("c", "d", "k"):
         want(not forged, "no forged value")
         for name, value in expected_baas(alice).items():
             values = [v for n, v in got if n == name]
             want(values == [value], f"{name}: {value!r} (got {values!r})")
+        if arm.key == "k":
+            sig = [v for n, v in got if n in ("signature", "signature-input")]
+            want(len(sig) == 2 and sig[0].startswith("mtls=") and sig[1].startswith("mtls="), f"signed ({sig})")
+    elif arm.key == "j":
+        digest = certinfo.fingerprint(alice, "sha256")
+        want(not forged, "no forged value")
+        want(len(xfcc) == 1 and xfcc[0].startswith(f"Hash={digest};Cert=\""), f"one XFCC, Hash={digest};Cert=...")
     elif arm.key == "e":
         want(not forged, "no forged value")
         for name, value in {
@@ -681,6 +707,8 @@ DERIVED = [
     ("c", "a", "Lua BaaS mapping above router only"),
     ("d", "b", "mtls-headers baas above native XFCC (the gap to what Envoy gives for free)"),
     ("d", "c", "mtls-headers baas above the Lua mapping (target: at most 0)"),
+    ("k", "d", "RFC 9421 signing: signed baas above unsigned baas (target: at most 3 µs)"),
+    ("j", "d", "preset envoy-xfcc above baas"),
 ]
 
 
@@ -733,6 +761,8 @@ def chart(summary: dict, arms: list[Arm], path: Path, subtitle: str) -> None:
         "g": "#ffe082",
         "h": "#fff3c4",
         "i": "#fff8e1",
+        "j": "#3949ab",
+        "k": "#0d47a1",
     }
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5.2))
 
@@ -908,6 +938,8 @@ listeners that differ only in their HTTP filters:
 | (d) | mtls-headers, `{"preset": "baas", "validate_token": "bench-token"}`, router |
 | (e) | mtls-headers, `{"preset": "cloudflare"}`, router |
 | (f) | a no-op proxy-wasm filter (`tests/bench/noop`, built like the filter), router |
+| (j) | mtls-headers, `{"preset": "envoy-xfcc"}` (the leaf's XFCC with `Cert=`), router |
+| (k) | mtls-headers, (d)'s configuration with `"sign": {"key_env": "MTLS_HEADERS_SIGNING_KEY"}` (RFC 9421, HMAC-SHA256), router |
 
 Every listener routes to the same upstream, a second Envoy (`--concurrency 1`, `direct_response 200`), so every
 request crosses a real upstream hop. The load generator is [oha](https://crates.io/crates/oha) 1.16 (installed by

@@ -25,6 +25,8 @@ ENV_TOKEN = "t0ken-from-env"
 OWNED_PREFIXES = ("x-ssl", "x-cert", "cf-", "x-client", "x-amzn-mtls", "x-forwarded-tls-client-cert", "ssl-client")
 # Owned only by the configurations that map it (preset envoy-xfcc); Envoy itself writes it for the others.
 XFCC = "x-forwarded-client-cert"
+# Owned when `sign` is set (and cleared by the Kong pre-function code then).
+SIGNATURE_NAMES = ("signature", "signature-input")
 
 BAAS = {"preset": "baas", "validate_token": TOKEN}
 BAAS_ENV = {"preset": "baas", "validate_token_env": harness.TOKEN_ENV}
@@ -448,6 +450,72 @@ def xfcc_parses_as_the_certificate(name: str) -> Callable[[Path, harness.Respons
 
 POLICY_HEADERS = {"x-client-verify": "verify", "x-client-spiffe": "spiffe_id"}
 
+# ----------------------------------------------------------------------------------------------------------------
+# Signed identity (README, "Signed identity"): verified by PyPI http-message-signatures, someone else's RFC 9421.
+
+# The key reaches every host through the variable the token tests use (Envoy's vm_config environment, nginx `env`).
+SIGN_KEY = "k3y-0f-at-least-32-bytes-for-hmac-sha256"
+SIGNED_BAAS = {**BAAS_VERIFY, "sign": {"key_env": harness.TOKEN_ENV, "keyid": "test-key"}}
+FORGED_SIGNATURE = [("Signature", "mtls=:AAAA:"), ("signature-input", 'mtls=("@method");created=1'),
+                    ("Signature_Input", "x")]
+
+
+class _Message:
+    """What http-message-signatures reads from a request: method, absolute URL, headers."""
+
+    def __init__(self, method: str, url: str, headers: dict) -> None:
+        self.method, self.url, self.headers = method, url, headers
+
+
+def upstream_message(resp) -> _Message:
+    """The request as the upstream received it: the Host header and the echoed path (the Wasm test host: the
+    pseudo-headers it forwards)."""
+    headers = {n.lower(): v for n, v in resp.upstream_headers()}
+    pseudo = getattr(resp, "pseudo", None)
+    if pseudo:
+        return _Message("GET", f"https://{pseudo[':authority']}{pseudo[':path']}", headers)
+    return _Message("GET", f"https://{headers['host']}{resp.json()['path']}", headers)
+
+
+def verify_signature(message: _Message, covered: list[str]):
+    import http_message_signatures as hms
+
+    class Keys(hms.HTTPSignatureKeyResolver):
+        def resolve_public_key(self, key_id: str):
+            assert key_id == "test-key"
+            return SIGN_KEY.encode()
+
+        resolve_private_key = resolve_public_key
+
+    verifier = hms.HTTPMessageVerifier(signature_algorithm=hms.algorithms.HMAC_SHA256, key_resolver=Keys())
+    return verifier.verify(message, expect_tag="mtls-headers", require_components=covered)
+
+
+def signature_verifies(certs: Path, resp) -> None:
+    """Every header the filter owns and sent is covered, with @method @authority @path; changing one breaks it."""
+    import http_message_signatures as hms
+
+    received = [n.lower().replace("_", "-") for n, _ in resp.upstream_headers()]
+    assert [n for n in received if n in SIGNATURE_NAMES] in (["signature", "signature-input"],
+                                                              ["signature-input", "signature"]), received
+    message = upstream_message(resp)
+    covered = [n for n in message.headers if n.startswith("x-ssl")] + ["@method", "@authority", "@path"]
+    [result] = verify_signature(message, covered)
+    assert result.parameters["alg"] == "hmac-sha256" and result.parameters["keyid"] == "test-key", result
+    first = covered[0]
+    changed = [
+        (f"header {first}", _Message(message.method, message.url, {**message.headers, first: message.headers[first] + "x"})),
+        ("path", _Message(message.method, message.url + "x", message.headers)),
+        ("authority", _Message(message.method, message.url.replace("://", "://evil."), message.headers)),
+        ("method", _Message("POST", message.url, message.headers)),
+    ]
+    for what, tampered in changed:
+        try:
+            verify_signature(tampered, covered)
+        except hms.InvalidSignature:
+            continue
+        raise AssertionError(f"a changed {what} still verifies")
+
 
 def nothing(_certs: Path) -> Expected:
     return {}
@@ -557,6 +625,12 @@ CASES = [
     # mode audit forwards what `required` would refuse (the count and the log line: test_envoy.py, test_ngx_wasm.py).
     Case("audit-no-cert", {"mode": "audit", "headers": POLICY_HEADERS}, lambda _: {"x-client-verify": "NONE"},
          cert=None, envoy=NO_CERT_OK, send=[("X-Client-Verify", "SUCCESS")]),
+    Case("signed-baas-alice", SIGNED_BAAS, with_headers(baas("alice"), x_ssl_client_verify="SUCCESS"),
+         envoy={"token_env": SIGN_KEY}, send=FORGED_XSSL + FORGED_SIGNATURE, check=signature_verifies),
+    Case("signed-baas-alice-h2", SIGNED_BAAS, with_headers(baas("alice"), x_ssl_client_verify="SUCCESS"), h2=True,
+         envoy={"token_env": SIGN_KEY}, send=FORGED_SIGNATURE, check=signature_verifies),
+    Case("signed-no-cert", SIGNED_BAAS, lambda _: {"x-ssl-validate-token": TOKEN, "x-ssl-client-verify": "NONE"},
+         cert=None, envoy={"token_env": SIGN_KEY, **NO_CERT_OK}, send=FORGED_SIGNATURE, check=signature_verifies),
     Case("custom-more-fields", CUSTOM_MORE, custom_more, cert="carol",
          send=[("X-Client-Present", "1"), ("x_client_x5t", "forged"), ("X-Client-Pin", "forged")]),
     Case("custom-odd-values", CUSTOM_ODD, custom_odd, cert="odd",

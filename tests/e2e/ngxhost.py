@@ -94,6 +94,8 @@ class NgxWasmHost:
             {self.extra_location}
             proxy_http_version 1.1;
             proxy_set_header Connection "";
+            # The client's authority, as Kong's `preserve_host` keeps it (a signature covers @authority).
+            proxy_set_header Host $http_host;
             proxy_pass http://echo;
         """
 

@@ -24,6 +24,7 @@ from cases import (
     INVALID_CONFIGS,
     OWNED_PREFIXES,
     TOKEN,
+    SIGNATURE_NAMES,
     XFCC,
     Case,
     assert_owned,
@@ -36,7 +37,7 @@ SHIPPED_LUA = (KONG / "clear-owned-headers.lua").read_text()
 # The same Lua with its knobs set to every prefix and name the case table's configurations own.
 CASES_LUA = SHIPPED_LUA.replace(
     'local prefixes = { "x-ssl" }', "local prefixes = { " + ", ".join(f'"{p}"' for p in OWNED_PREFIXES) + " }"
-).replace("local names = {}", f'local names = {{ ["{XFCC}"] = true }}')
+).replace("local names = {}", "local names = { " + "".join(f'["{n}"] = true, ' for n in (XFCC, *SIGNATURE_NAMES)) + "}")
 assert CASES_LUA != SHIPPED_LUA
 # ngx_wasm_module ends a local reply's body with one more newline.
 REFUSED = b"bad request: client certificate headers must not come from the client\n\n"
@@ -83,7 +84,8 @@ def http_request(port: int) -> harness.Response:
 
 def owns_any(headers, config: dict) -> bool:
     xfcc = (XFCC,) if config.get("preset") == "envoy-xfcc" else ()
-    return bool(harness.select(headers, (*OWNED_PREFIXES, *xfcc)))
+    signature = SIGNATURE_NAMES if "sign" in config else ()
+    return bool(harness.select(headers, (*OWNED_PREFIXES, *xfcc, *signature)))
 
 
 def test_host_is_the_pinned_build():
@@ -105,6 +107,9 @@ class Lowered:
 
     def upstream_headers(self):
         return [(n.lower(), v) for n, v in self.resp.upstream_headers()]
+
+    def json(self):
+        return self.resp.json()
 
 
 @pytest.mark.parametrize("attach", ["lua", "directive"])

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
 from urllib.parse import quote
@@ -104,6 +105,7 @@ class Result:
     reply: Optional[dict]
     logs: list
     closed: bool = False  # the filter closed the stream: the client sees a reset
+    pseudo: dict = field(default_factory=dict)  # the request's :authority, :path, ... as the host holds them
 
     @property
     def status(self) -> int:
@@ -121,9 +123,9 @@ class Result:
 # spellings, all copies), since ngx_wasm_module cannot remove one (the filter refuses a request that still carries
 # one). The Lua itself runs on the real host (test_ngx_wasm.py); here its effect on the names these tables own.
 def kong_pre_function(headers: list) -> list:
-    from cases import OWNED_PREFIXES, XFCC
+    from cases import OWNED_PREFIXES, SIGNATURE_NAMES, XFCC
 
-    owned = harness.select(headers, (*OWNED_PREFIXES, XFCC))
+    owned = harness.select(headers, (*OWNED_PREFIXES, XFCC, *SIGNATURE_NAMES))
     return [h for h in headers if h not in owned]
 
 
@@ -140,6 +142,8 @@ def scenario(wasm: Path, host: str, config: str, conn: dict, requests: list, env
         "config": config,
         "env": env or {},
         "fail_local_reply": fail_local_reply,
+        # The host clock is the real one: a signature's `created` is checked against it (cases.signature_verifies).
+        "now": int(time.time()),
         "connection": conn,
         "requests": [
             {"path": path, "h2": h2, "headers": [[latin1(n), latin1(v)] for n, v in headers]}
@@ -156,6 +160,7 @@ def results(out: dict) -> list[Result]:
             reply=x["reply"],
             logs=x["logs"],
             closed=x["closed"],
+            pseudo={n: v for n, v in x["headers"] if n.startswith(":")},
         )
         for x in out["exchanges"]
     ]
