@@ -3,10 +3,10 @@
 -- the filter refuses any request that still carries one with 400 (kong/README.md). This runs first (Kong's
 -- pre-function plugin, access phase) and deletes them from nginx's header list, which does reach the upstream.
 -- Ownership as the filter reads it (src/core/config.rs `Config::owns`): any case, `_` read as `-`, every duplicate.
--- Keep `prefixes` and `names` in step with the filter configuration: its `strip_prefixes` (default "x-ssl") and
--- every header name it maps outside them.
+-- Keep `prefixes` and `names` in step with the filter configuration: its `strip_prefixes` (default "x-ssl"), every
+-- header name it maps outside them (and `signature`, `signature-input` with `sign`), and the size budget's flag.
 local prefixes = { "x-ssl" }
-local names = {}
+local names = { ["x-mtls-headers-dropped"] = true }
 
 local headers = ngx.req.get_headers(0, true) -- 0: no limit on the count; true: names as the client sent them
 for name in pairs(headers) do

@@ -9,6 +9,7 @@ use std::rc::Rc;
 
 use x509_cert::der::oid::ObjectIdentifier;
 
+use crate::budget;
 use crate::cert::dn;
 pub use crate::formats::Gcp;
 use crate::headers::{is_header_safe, normalize_byte, normalize_name, valid_header_name};
@@ -208,6 +209,9 @@ pub struct Config {
     pub reject_body: String,
     /// RFC 9421 signature over the injected headers (`sign.rs`), when `sign` is set.
     pub signing: Option<Signing>,
+    /// The size budget (`budget.rs`): bytes per injected header line and for all of them.
+    pub max_header_bytes: usize,
+    pub max_total_bytes: usize,
 }
 
 impl Default for Config {
@@ -230,9 +234,14 @@ impl Default for Config {
             reject_status: 403,
             reject_body: DEFAULT_REJECT_BODY.to_string(),
             signing: None,
+            max_header_bytes: budget::DEFAULT_HEADER_BYTES,
+            max_total_bytes: budget::DEFAULT_TOTAL_BYTES,
         }
     }
 }
+
+/// The smallest budget: room for the verdict and the token headers.
+const MIN_BUDGET: u32 = 256;
 
 pub const DEFAULT_REJECT_BODY: &str = "client certificate required\n";
 
@@ -404,6 +413,7 @@ impl Config {
             }
         }
         let mut strip_names: Vec<String> = mappings.iter().map(|m| normalize_name(&m.name)).collect();
+        strip_names.push(budget::FLAG.to_string());
         for name in take::<Vec<String>>(&mut map, "strip_headers", "a list of strings")?.unwrap_or_default() {
             if !valid_header_name(&name) {
                 return Err(err("strip_headers", format!("`{name}` is not a valid header name")));
@@ -485,6 +495,16 @@ impl Config {
             cfg.strip_names.extend([sign::SIGNATURE.to_string(), sign::SIGNATURE_INPUT.to_string()]);
             cfg.strip_names.sort();
             cfg.strip_names.dedup();
+        }
+        for (key, slot) in
+            [("max_header_bytes", &mut cfg.max_header_bytes), ("max_total_bytes", &mut cfg.max_total_bytes)]
+        {
+            if let Some(bytes) = take::<u32>(&mut map, key, "a number of bytes")? {
+                if bytes < MIN_BUDGET {
+                    return Err(err(key, format!("at least {MIN_BUDGET} bytes")));
+                }
+                *slot = usize::try_from(bytes).unwrap_or(usize::MAX);
+            }
         }
         if let Some(status) = take::<u32>(&mut map, "reject_status", "an HTTP status code")? {
             if !(400..=599).contains(&status) {
@@ -614,6 +634,8 @@ pub fn json_schema() -> serde_json::Value {
                 },
             },
             "min_remaining_validity": { "type": "integer", "minimum": 0, "maximum": 4294967295u64 },
+            "max_header_bytes": { "type": "integer", "minimum": MIN_BUDGET, "maximum": 4294967295u64 },
+            "max_total_bytes": { "type": "integer", "minimum": MIN_BUDGET, "maximum": 4294967295u64 },
             "sign": {
                 "type": "object",
                 "additionalProperties": false,

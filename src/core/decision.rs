@@ -4,6 +4,7 @@
 use std::fmt::Display;
 use std::rc::Rc;
 
+use crate::budget;
 use crate::cache::{Cache, CAPACITY};
 use crate::cert::{self, ClientCert};
 use crate::config::{Config, Mode};
@@ -184,12 +185,29 @@ pub fn decide<'h, C: Presented, E: Display, T: Display>(
         }
     }
     let mut set = output::mappings(cfg, &verdict, &mut logs);
+    let dropped = budget::apply(cfg, &mut set);
+    if !dropped.is_empty() {
+        let names = dropped.join(", ");
+        logs.push((Level::Warn, format!("size budget: not sending {names}")));
+        counts.push((Counter::BudgetDropped, 1));
+        set.push(SetHeader { name: budget::FLAG.into(), value: names.into() });
+    }
     if let Some(signing) = &cfg.signing {
         let authority = pseudo.host.unwrap_or(pseudo.authority);
         let derived = sign::Derived::from_pseudo(pseudo.method, authority, pseudo.path, pseudo.scheme);
         match (derived, clock.get()) {
             (Some(derived), Ok(created)) => {
-                let signature = signing.sign(&set, &derived, created);
+                // A verified identity's headers are the same on every request (this configuration, this
+                // certificate): their part of the signature is cached with it.
+                let fresh;
+                let prefix = match &verdict {
+                    Verdict::Verified(id) => id.sign_prefix.get_or_init(|| signing.prefix(&set)),
+                    _ => {
+                        fresh = signing.prefix(&set);
+                        &fresh
+                    }
+                };
+                let signature = signing.sign(prefix, &derived, created);
                 set.extend(signature);
             }
             // Unsigned identity headers would read as forged to an upstream that checks: answer instead.

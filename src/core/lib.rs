@@ -3,6 +3,7 @@
 //! No host calls and no proxy-wasm: a host adapter (src/ beside this crate) tells [`decide`] what the request and
 //! the peer are, in host-neutral terms, and applies the [`Decision`] it gets back.
 
+pub mod budget;
 pub mod cache;
 pub mod cert;
 pub mod config;

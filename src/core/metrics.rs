@@ -23,6 +23,8 @@ pub enum Counter {
     CacheMiss,
     /// `mode: audit`: a request `required` would have refused.
     AuditWouldRefuse,
+    /// A request whose identity headers went over the size budget (some were dropped).
+    BudgetDropped,
     /// A local reply, by its details string.
     Reply(&'static str),
 }
@@ -40,6 +42,7 @@ pub const ALL: &[Counter] = &[
     Counter::CacheHit,
     Counter::CacheMiss,
     Counter::AuditWouldRefuse,
+    Counter::BudgetDropped,
     Counter::Reply(details::CERTIFICATE_REQUIRED),
     Counter::Reply(details::OWNED_HEADER_FROM_CLIENT),
     Counter::Reply(details::OWNED_HEADER_NOT_UTF8),
@@ -67,6 +70,7 @@ impl Counter {
             Counter::CacheHit => "mtls_headers.identity_cache.hit",
             Counter::CacheMiss => "mtls_headers.identity_cache.miss",
             Counter::AuditWouldRefuse => "mtls_headers.audit.would_refuse",
+            Counter::BudgetDropped => "mtls_headers.size_budget.dropped",
             Counter::Reply(d) => match d {
                 details::CERTIFICATE_REQUIRED => "mtls_headers.reply.certificate_required",
                 details::OWNED_HEADER_FROM_CLIENT => "mtls_headers.reply.owned_header_from_client",

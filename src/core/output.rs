@@ -1,6 +1,7 @@
 //! Outputs: what the upstream gets for a verdict. Today's output is the per-header mappings (presets and custom
 //! `headers`); another (a single XFCC-style header, signed headers) is another renderer over the same verdict.
 
+use std::cell::OnceCell;
 use std::rc::Rc;
 
 use crate::cert::{self, dn, ClientCert};
@@ -11,6 +12,7 @@ use crate::decision::{Level, SetHeader, Verdict};
 use crate::formats;
 use crate::headers::is_header_safe;
 use crate::policy;
+use crate::sign;
 
 /// What a verified certificate contributes to every request, computed once per certificate and configuration (the
 /// configuration fixes the mappings): cached by the certificate's SHA-256.
@@ -22,6 +24,8 @@ pub struct Identity {
     pub issuer_trusted: bool,
     /// What `policy::static_failure` says about this certificate.
     pub policy_failure: Option<&'static str>,
+    /// With `sign`: the signature's header part for this identity's headers, made on its first request.
+    pub sign_prefix: OnceCell<sign::Prefix>,
     /// The identity fields' headers, in mapping order; a field the certificate lacks has none.
     headers: Vec<SetHeader>,
 }
@@ -41,7 +45,14 @@ impl Identity {
             })
             .collect();
         let policy_failure = policy::static_failure(&cfg.trusted_spiffe_domains, &cfg.san_allow, cert);
-        Identity { not_before: cert.not_before, not_after: cert.not_after, issuer_trusted, policy_failure, headers }
+        Identity {
+            not_before: cert.not_before,
+            not_after: cert.not_after,
+            issuer_trusted,
+            policy_failure,
+            sign_prefix: OnceCell::new(),
+            headers,
+        }
     }
 }
 

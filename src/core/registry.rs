@@ -108,6 +108,20 @@ pub const KEYS: &[Key] = &[
         doc: "a certificate outside notBefore..notAfter (host clock) counts as not verified",
     },
     Key {
+        name: "max_header_bytes",
+        #[cfg(test)]
+        default: "`8192`",
+        #[cfg(test)]
+        doc: "size budget per injected header line (`name: value` and CRLF); over it, the header is dropped (section Size budget), never truncated",
+    },
+    Key {
+        name: "max_total_bytes",
+        #[cfg(test)]
+        default: "`16384`",
+        #[cfg(test)]
+        doc: "size budget for all injected headers together; over it, headers are dropped in the documented order and `x-mtls-headers-dropped` names them",
+    },
+    Key {
         name: "sign",
         #[cfg(test)]
         default: "—",
@@ -235,7 +249,7 @@ pub const PRESETS: &[Preset] = &[
     Preset {
         name: "rfc9440",
         #[cfg(test)]
-        summary: "RFC 9440's `Client-Cert` header.",
+        summary: "RFC 9440's `Client-Cert` header. No `Client-Cert-Chain`: ngx_wasm_module gives a filter no chain (only `ngx.ssl_client_raw_cert`, the leaf), and on Envoy the filter does not read XFCC's `Chain=` yet; the header is not sent on either host.",
         headers: &[h(
             "client-cert",
             "client_cert_rfc9440",

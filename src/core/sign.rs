@@ -4,6 +4,8 @@
 //! One signature, `hmac-sha256` (RFC 9421 section 3.3.3), over `@method`, `@authority`, `@path` (section 2.2) and
 //! every header the filter set on the request; the key comes from the VM's environment only.
 
+use std::rc::Rc;
+
 use base64ct::{Base64, Encoding};
 use sha2::{Digest, Sha256};
 
@@ -53,6 +55,7 @@ impl Signing {
     }
 
     /// HMAC-SHA256 of `message` (RFC 2104).
+    #[cfg(test)]
     fn mac(&self, message: &[u8]) -> [u8; 32] {
         let mut inner = self.inner.clone();
         inner.update(message);
@@ -61,30 +64,60 @@ impl Signing {
         outer.finalize().into()
     }
 
-    /// The `Signature-Input` and `Signature` headers for a request that gets `set`.
-    pub fn sign(&self, set: &[SetHeader], request: &Derived<'_>, created: u64) -> [SetHeader; 2] {
+    /// The part of a signature that depends on the headers set only (section 2.5: their lines come first in the
+    /// signature base): computed once per verified identity and cached with it.
+    pub fn prefix(&self, set: &[SetHeader]) -> Prefix {
+        let mut components = String::with_capacity(set.len() * 24 + 40);
+        let mut state = self.inner.clone();
+        for h in set {
+            components.push('"');
+            components.push_str(&h.name);
+            components.push_str("\" ");
+            for part in ["\"", &*h.name, "\": ", &*h.value, "\n"] {
+                state.update(part.as_bytes());
+            }
+        }
+        components.push_str("\"@method\" \"@authority\" \"@path\"");
+        Prefix { components: components.into(), state }
+    }
+
+    /// The `Signature-Input` and `Signature` headers for a request whose headers set gave `prefix`.
+    pub fn sign(&self, prefix: &Prefix, request: &Derived<'_>, created: u64) -> [SetHeader; 2] {
         // Section 2.3: the inner list of component identifiers, then the parameters.
-        let mut components: Vec<String> = set.iter().map(|h| format!("\"{}\"", h.name)).collect();
-        components.extend(["\"@method\"".into(), "\"@authority\"".into(), "\"@path\"".into()]);
         let params = format!(
             "({});created={created};keyid=\"{}\";alg=\"hmac-sha256\";tag=\"{TAG}\"",
-            components.join(" "),
-            self.keyid
+            prefix.components, self.keyid
         );
         // Section 2.5: one line per component, `"<name>": <value>`, then `"@signature-params": <params>`.
-        let mut base = String::with_capacity(512);
-        for h in set {
-            base.push_str(&format!("\"{}\": {}\n", h.name, h.value));
+        let mut inner = prefix.state.clone();
+        for (name, value) in [("@method", request.method), ("@authority", &request.authority), ("@path", request.path)]
+        {
+            for part in ["\"", name, "\": ", value, "\n"] {
+                inner.update(part.as_bytes());
+            }
         }
-        base.push_str(&format!("\"@method\": {}\n", request.method));
-        base.push_str(&format!("\"@authority\": {}\n", request.authority));
-        base.push_str(&format!("\"@path\": {}\n", request.path));
-        base.push_str(&format!("\"@signature-params\": {params}"));
-        let signature = Base64::encode_string(&self.mac(base.as_bytes()));
+        inner.update(b"\"@signature-params\": ");
+        inner.update(params.as_bytes());
+        let mut outer = self.outer.clone();
+        outer.update(inner.finalize());
+        let signature = Base64::encode_string(&outer.finalize());
         [
             SetHeader { name: SIGNATURE_INPUT.into(), value: format!("{}={params}", self.label).into() },
             SetHeader { name: SIGNATURE.into(), value: format!("{}=:{signature}:", self.label).into() },
         ]
+    }
+}
+
+/// A signature's header part ([`Signing::prefix`]): the covered components' list and the HMAC state after their lines.
+#[derive(Clone)]
+pub struct Prefix {
+    components: Rc<str>,
+    state: Sha256,
+}
+
+impl core::fmt::Debug for Prefix {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Prefix({})", self.components)
     }
 }
 
@@ -152,7 +185,7 @@ mod tests {
         let s = Signing::new("mtls".into(), "key-1".into(), b"0123456789abcdef0123456789abcdef");
         let set = [SetHeader { name: "x-ssl-client-cn".into(), value: "alice".into() }];
         let d = Derived::from_pseudo(b"GET", b"example.com", b"/p?q", b"https").unwrap();
-        let [input, signature] = s.sign(&set, &d, 1_700_000_000);
+        let [input, signature] = s.sign(&s.prefix(&set), &d, 1_700_000_000);
         let params = r#"("x-ssl-client-cn" "@method" "@authority" "@path");created=1700000000;keyid="key-1";alg="hmac-sha256";tag="mtls-headers""#;
         assert_eq!(&*input.value, format!("mtls={params}"));
         let base = format!(

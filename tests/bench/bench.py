@@ -988,7 +988,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     # 64: enough to saturate the Envoy under test's one worker on 2 vCPUs (at 16 it idles a quarter of the time and
     # req/s measures round trips, not cost).
     p.add_argument("--connections", type=int, default=64, help="concurrent keep-alive connections (oha -c; 64)")
-    p.add_argument("--arms", default="abcdefghi", help="which arms, e.g. abdf (default all: abcdefghi)")
+    p.add_argument("--arms", default="".join(ARM), help=f"which arms, e.g. abdf (default all: {''.join(ARM)})")
     p.add_argument(
         "--header",
         action="append",

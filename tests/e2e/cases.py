@@ -22,7 +22,8 @@ import harness
 TOKEN = "t0ken-from-config"
 ENV_TOKEN = "t0ken-from-env"
 # x-client also covers the gcp preset's X-Client-Cert-*.
-OWNED_PREFIXES = ("x-ssl", "x-cert", "cf-", "x-client", "x-amzn-mtls", "x-forwarded-tls-client-cert", "ssl-client")
+OWNED_PREFIXES = ("x-ssl", "x-cert", "cf-", "x-client", "x-amzn-mtls", "x-forwarded-tls-client-cert", "ssl-client",
+                  "x-mtls-headers")
 # Owned only by the configurations that map it (preset envoy-xfcc); Envoy itself writes it for the others.
 XFCC = "x-forwarded-client-cert"
 # Owned when `sign` is set (and cleared by the Kong pre-function code then).
@@ -517,6 +518,68 @@ def signature_verifies(certs: Path, resp) -> None:
         raise AssertionError(f"a changed {what} still verifies")
 
 
+# ----------------------------------------------------------------------------------------------------------------
+# Size budget (README, "Size budget"), the documented rules applied here to OpenSSL's values.
+
+FLAG = "x-mtls-headers-dropped"
+
+
+def _line(name: str, value: str) -> int:
+    return len(name) + len(value.encode("utf-8")) + 4
+
+
+def budgeted(sent: list[tuple[str, str, str]], header_max: int = 8192, total_max: int = 16384) -> Expected:
+    """`sent`: (name, value, class) in the order the filter writes them; class "body", "detail" or "kept". Bodies go
+    first, then details: each over `header_max` in order, then the largest while the total is over `total_max`;
+    XFCC first loses its Cert= pair."""
+    sent = list(sent)
+    dropped = []
+    for cls in ("body", "detail"):
+        while True:
+            over = [i for i, (n, v, c) in enumerate(sent) if c == cls and _line(n, v) > header_max]
+            total = sum(_line(n, v) for n, v, _ in sent)
+            if over:
+                i = over[0]
+            elif total > total_max and [h for h in sent if h[2] == cls]:
+                i = max((i for i, h in enumerate(sent) if h[2] == cls), key=lambda i: _line(*sent[i][:2]))
+            else:
+                break
+            name, value, c = sent[i]
+            if name == XFCC and ';Cert="' in value:
+                start = value.index(';Cert="')
+                end = value.index('"', start + 7) + 1
+                sent[i] = (name, value[:start] + value[end:], c)
+                dropped.append(f"{name}:cert")
+            else:
+                del sent[i]
+                dropped.append(name)
+    out = {n: v for n, v, _ in sent}
+    if dropped:
+        out[FLAG] = ", ".join(dropped)
+    return out
+
+
+BUDGET_BODIES = {"preset": "cloudflare", "headers": {"x-client-pem": "cert_pem_urlencoded",
+                                                      "x-client-rfc9440": "client_cert_rfc9440"}}
+
+
+def cloudflare_with_bodies(certs: Path) -> list[tuple[str, str, str]]:
+    c = certs / "large.crt"
+    classes = {"cf-client-cert-der-base64": "body", "cf-client-cert-sha256": "kept", "x-cert-serial": "kept",
+               "x-cert-finger": "kept", "x-cert-verify": "kept"}
+    return [(n, v, classes.get(n, "detail")) for n, v in cloudflare("large")(certs).items()] + [
+        ("x-client-pem", quote(pem_text(c), safe=""), "body"),
+        ("x-client-rfc9440", f":{ci.der_base64(c)}:", "body"),
+    ]
+
+
+def upstream_xfcc_is_large_without_cert(certs: Path, resp) -> None:
+    xfcc = [v for n, v in resp.upstream_headers() if n == XFCC]
+    [(_, want)] = [(n, v) for n, v in budgeted([(XFCC, envoy_xfcc(certs / "large.crt"), "body")], 4000).items()
+                   if n == XFCC]
+    assert xfcc == [want] and "Cert=" not in want and "Hash=" in want, xfcc
+
+
 def nothing(_certs: Path) -> Expected:
     return {}
 
@@ -631,6 +694,13 @@ CASES = [
          envoy={"token_env": SIGN_KEY}, send=FORGED_SIGNATURE, check=signature_verifies),
     Case("signed-no-cert", SIGNED_BAAS, lambda _: {"x-ssl-validate-token": TOKEN, "x-ssl-client-verify": "NONE"},
          cert=None, envoy={"token_env": SIGN_KEY, **NO_CERT_OK}, send=FORGED_SIGNATURE, check=signature_verifies),
+    Case("budget-bodies-over-the-header-budget", {**BUDGET_BODIES, "max_header_bytes": 2048},
+         lambda certs: budgeted(cloudflare_with_bodies(certs), 2048), cert="large", send=[(FLAG, "none")]),
+    Case("budget-total-drops-the-largest-bodies", {**BUDGET_BODIES, "max_total_bytes": 6000},
+         lambda certs: budgeted(cloudflare_with_bodies(certs), 8192, 6000), cert="large"),
+    Case("budget-default-fits", BUDGET_BODIES, lambda certs: budgeted(cloudflare_with_bodies(certs)), cert="large"),
+    Case("budget-xfcc-keeps-the-hash", {"preset": "envoy-xfcc", "max_header_bytes": 4000},
+         lambda _: {FLAG: f"{XFCC}:cert"}, cert="large", check=upstream_xfcc_is_large_without_cert),
     Case("custom-more-fields", CUSTOM_MORE, custom_more, cert="carol",
          send=[("X-Client-Present", "1"), ("x_client_x5t", "forged"), ("X-Client-Pin", "forged")]),
     Case("custom-odd-values", CUSTOM_ODD, custom_odd, cert="odd",
