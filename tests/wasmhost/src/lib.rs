@@ -907,7 +907,8 @@ fn define_proxy_wasm(linker: &mut Linker<State>) -> wasmtime::Result<()> {
             }
             let name = String::from_utf8_lossy(&read(&mut c, ptr, len)?).into_owned();
             let metrics = &mut c.data_mut().metrics;
-            // Both hosts answer a second definition of a name with the first one's id.
+            // ngx_wasm_module answers a second definition of a name with the first one's id (the crc32 of its prefixed
+            // name, ngx_wa_metrics.c); the filter defines each name once per VM, so nothing depends on it.
             let id = match metrics.iter().position(|(n, _)| *n == name) {
                 Some(id) => id,
                 None => {
