@@ -414,6 +414,11 @@ impl Config {
         }
         let mut strip_names: Vec<String> = mappings.iter().map(|m| normalize_name(&m.name)).collect();
         strip_names.push(budget::FLAG.to_string());
+        if let Some(sign) = take::<BTreeMap<String, String>>(&mut map, "sign", "an object of strings")? {
+            cfg.signing = Some(signing(sign, env)?);
+            // Both headers belong to the filter: a client's copy would pass for the filter's signature.
+            strip_names.extend([sign::SIGNATURE.to_string(), sign::SIGNATURE_INPUT.to_string()]);
+        }
         for name in take::<Vec<String>>(&mut map, "strip_headers", "a list of strings")?.unwrap_or_default() {
             if !valid_header_name(&name) {
                 return Err(err("strip_headers", format!("`{name}` is not a valid header name")));
@@ -488,13 +493,6 @@ impl Config {
         }
         if let Some(seconds) = take::<u32>(&mut map, "min_remaining_validity", "a number of seconds")? {
             cfg.min_remaining_validity = u64::from(seconds);
-        }
-        if let Some(sign) = take::<BTreeMap<String, String>>(&mut map, "sign", "an object of strings")? {
-            cfg.signing = Some(signing(sign, env)?);
-            // Both headers belong to the filter: a client's copy would pass for the filter's signature.
-            cfg.strip_names.extend([sign::SIGNATURE.to_string(), sign::SIGNATURE_INPUT.to_string()]);
-            cfg.strip_names.sort();
-            cfg.strip_names.dedup();
         }
         for (key, slot) in
             [("max_header_bytes", &mut cfg.max_header_bytes), ("max_total_bytes", &mut cfg.max_total_bytes)]

@@ -253,7 +253,7 @@ impl<F: FnOnce() -> Result<u64, T>, T: Display> Clock<F> {
 
 /// Every owned header of the request (every spelling and copy: hosts remove case-insensitively), each once; and
 /// whether one has a name that is not UTF-8, which cannot be named to every host: such a request is answered,
-/// never forwarded.
+/// never forwarded. The same pass keeps the pseudo-headers a signature needs in `pseudo`.
 fn owned_names<'h>(
     cfg: &Config,
     headers: impl IntoIterator<Item = (&'h [u8], &'h [u8])>,

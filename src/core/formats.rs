@@ -6,7 +6,6 @@ use core::net::Ipv6Addr;
 
 use base64ct::{Base64, Encoding};
 use der::Encode;
-use x509_cert::der::oid::ObjectIdentifier;
 use x509_cert::name::Name;
 
 use crate::cert::{self, dn, percent_encode, ClientCert};
@@ -28,15 +27,6 @@ pub fn alb_leaf(c: &ClientCert) -> String {
 // ---------------------------------------------------------------------------------------------------------------
 // Traefik's passTLSClientCert middleware (pkg/middlewares/passtlsclientcert/pass_tls_client_cert.go).
 
-const DC: ObjectIdentifier = ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.25");
-const C: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.6");
-const ST: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.8");
-const L: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.7");
-const O: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.10");
-const OU: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.11");
-const SERIAL_NUMBER: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.5");
-const CN: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
-
 /// Traefik leaves `,` `;` `"` inside a value as they are, so `O=Acme, Inc.` reads as two sub-fields: here they,
 /// and `\`, get a backslash.
 fn push_traefik_value(out: &mut String, value: &str) {
@@ -51,15 +41,15 @@ fn push_traefik_value(out: &mut String, value: &str) {
 /// Go's `pkix.Name` as Traefik writes it: every DC, C, ST, L, O, (subject only) OU in DER order, then the last
 /// serialNumber as `SN` and the last CN (Go keeps only the last of those two).
 fn traefik_name(name: &Name, with_ou: bool) -> String {
+    // Traefik's labels are OpenSSL's short names, but for `SN`: serialNumber there (OpenSSL's `SN` is surname).
+    let many: &[&str] = if with_ou { &["DC", "C", "ST", "L", "O", "OU"] } else { &["DC", "C", "ST", "L", "O"] };
+    let texts = |short: &str| dn::attribute_oid(short).map(|oid| dn::texts(name, &oid)).unwrap_or_default();
     let mut parts: Vec<(&str, String)> = Vec::new();
-    let many: &[(&str, ObjectIdentifier)] = &[("DC", DC), ("C", C), ("ST", ST), ("L", L), ("O", O), ("OU", OU)];
-    for (label, oid) in many {
-        if *label != "OU" || with_ou {
-            parts.extend(dn::texts(name, oid).into_iter().map(|v| (*label, v)));
-        }
+    for label in many {
+        parts.extend(texts(label).into_iter().map(|v| (*label, v)));
     }
-    for (label, oid) in [("SN", SERIAL_NUMBER), ("CN", CN)] {
-        if let Some(last) = dn::texts(name, &oid).pop() {
+    for (label, short) in [("SN", "serialNumber"), ("CN", "CN")] {
+        if let Some(last) = texts(short).pop() {
             parts.push((label, last));
         }
     }

@@ -62,10 +62,10 @@ const NONE: &str = "NONE";
 /// The configured mappings' headers for a verdict, in mapping order. A value with a control character is never
 /// sent (RFC 9110 section 5.5), and logged by header name only.
 pub fn mappings(cfg: &Config, verdict: &Verdict, logs: &mut Vec<(Level, String)>) -> Vec<SetHeader> {
-    let (status, present): (Rc<str>, &str) = match verdict {
-        Verdict::Verified(_) => (SUCCESS.into(), "1"),
-        Verdict::Unverified(reason) => (format!("FAILED:{reason}").into(), "1"),
-        Verdict::NoCert => (NONE.into(), "0"),
+    let (status, presented): (Rc<str>, bool) = match verdict {
+        Verdict::Verified(_) => (SUCCESS.into(), true),
+        Verdict::Unverified(reason) => (format!("FAILED:{reason}").into(), true),
+        Verdict::NoCert => (NONE.into(), false),
         Verdict::Unreadable => return Vec::new(),
     };
     // The identity's headers are in mapping order: one pass over both.
@@ -77,8 +77,8 @@ pub fn mappings(cfg: &Config, verdict: &Verdict, logs: &mut Vec<(Level, String)>
     for m in &cfg.mappings {
         let value = match &m.field {
             Field::Verify => Rc::clone(&status),
-            Field::Present => present.into(),
-            Field::Gcp(Gcp::Present) => gcp_bool(present == "1"),
+            Field::Present => if presented { "1" } else { "0" }.into(),
+            Field::Gcp(Gcp::Present) => gcp_bool(presented),
             Field::Gcp(Gcp::ChainVerified) => gcp_bool(matches!(verdict, Verdict::Verified(_))),
             // Verified: the certificate's own errors (sizes over Google's limits), if any.
             Field::Gcp(Gcp::Error) if !matches!(verdict, Verdict::Verified(_)) => match verdict {

@@ -28,6 +28,8 @@ OWNED_PREFIXES = ("x-ssl", "x-cert", "cf-", "x-client", "x-amzn-mtls", "x-forwar
 XFCC = "x-forwarded-client-cert"
 # Owned when `sign` is set (and cleared by the Kong pre-function code then).
 SIGNATURE_NAMES = ("signature", "signature-input")
+# Every name the case table's configurations own beyond OWNED_PREFIXES: what the tests' Kong pre-function clears.
+OWNED_NAMES = (XFCC, *SIGNATURE_NAMES)
 
 BAAS = {"preset": "baas", "validate_token": TOKEN}
 BAAS_ENV = {"preset": "baas", "validate_token_env": harness.TOKEN_ENV}

@@ -24,7 +24,7 @@ from cases import (
     INVALID_CONFIGS,
     OWNED_PREFIXES,
     TOKEN,
-    FLAG,
+    OWNED_NAMES,
     SIGNATURE_NAMES,
     XFCC,
     Case,
@@ -39,7 +39,7 @@ SHIPPED_LUA = (KONG / "clear-owned-headers.lua").read_text()
 CASES_LUA = SHIPPED_LUA.replace(
     'local prefixes = { "x-ssl" }', "local prefixes = { " + ", ".join(f'"{p}"' for p in OWNED_PREFIXES) + " }"
 ).replace('local names = { ["x-mtls-headers-dropped"] = true }',
-         "local names = { " + "".join(f'["{n}"] = true, ' for n in (XFCC, *SIGNATURE_NAMES, FLAG)) + "}")
+         "local names = { " + "".join(f'["{n}"] = true, ' for n in OWNED_NAMES) + "}")
 assert CASES_LUA != SHIPPED_LUA
 # ngx_wasm_module ends a local reply's body with one more newline.
 REFUSED = b"bad request: client certificate headers must not come from the client\n\n"

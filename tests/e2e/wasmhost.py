@@ -123,9 +123,9 @@ class Result:
 # spellings, all copies), since ngx_wasm_module cannot remove one (the filter refuses a request that still carries
 # one). The Lua itself runs on the real host (test_ngx_wasm.py); here its effect on the names these tables own.
 def kong_pre_function(headers: list) -> list:
-    from cases import OWNED_PREFIXES, SIGNATURE_NAMES, XFCC
+    from cases import OWNED_NAMES, OWNED_PREFIXES
 
-    owned = harness.select(headers, (*OWNED_PREFIXES, XFCC, *SIGNATURE_NAMES))
+    owned = harness.select(headers, (*OWNED_PREFIXES, *OWNED_NAMES))
     return [h for h in headers if h not in owned]
 
 

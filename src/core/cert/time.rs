@@ -4,18 +4,15 @@
 const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 pub fn openssl_time(unix: u64) -> String {
-    let days = unix / 86_400;
-    let secs = unix % 86_400;
-    let (year, month, day) = civil_from_days(days);
+    let (year, month, day, h, m, sec) = civil(unix);
     let name = MONTHS.get(usize::try_from(month.saturating_sub(1)).unwrap_or(0)).copied().unwrap_or("Jan");
-    format!("{name} {day:>2} {:02}:{:02}:{:02} {year} GMT", secs / 3600, (secs % 3600) / 60, secs % 60)
+    format!("{name} {day:>2} {h:02}:{m:02}:{sec:02} {year} GMT")
 }
 
 /// RFC 3339 section 5.6 in UTC: `2018-12-22T19:39:00Z`.
 pub fn rfc3339(unix: u64) -> String {
-    let secs = unix % 86_400;
-    let (year, month, day) = civil_from_days(unix / 86_400);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3600, (secs % 3600) / 60, secs % 60)
+    let (year, month, day, h, m, sec) = civil(unix);
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{sec:02}Z")
 }
 
 /// RFC 3339 with a numeric offset, as Google's load balancer writes it: `2018-12-22T19:39:00+00:00`.
@@ -23,6 +20,13 @@ pub fn rfc3339_offset(unix: u64) -> String {
     let mut s = rfc3339(unix);
     s.pop();
     s + "+00:00"
+}
+
+/// Unix seconds as UTC (year, month, day, hour, minute, second).
+fn civil(unix: u64) -> (u64, u64, u64, u64, u64, u64) {
+    let secs = unix % 86_400;
+    let (year, month, day) = civil_from_days(unix / 86_400);
+    (year, month, day, secs / 3600, (secs % 3600) / 60, secs % 60)
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's `civil_from_days`).
