@@ -3,9 +3,8 @@
 #
 #   scripts/gen-certs.sh OUTDIR
 #
-# OUTDIR gets ca.crt/.key, server.crt/.key and the client certificates alice, bob, carol, large, inject, odd, expired,
-# rogue (.crt/.key),
-# plus rogue-ca.crt/.key. Idempotent: an OUTDIR that is already complete is left as it is; otherwise everything is
+# OUTDIR gets ca.crt/.key, server.crt/.key, the intermediate CA inter.crt/.key, the client certificates alice, bob,
+# carol, dave, large, inject, odd, expired, rogue (.crt/.key), plus rogue-ca.crt/.key. Idempotent: an OUTDIR that is already complete is left as it is; otherwise everything is
 # generated in a temporary directory and moved in, so a half-written PKI is never seen.
 #
 #   ca        CN=mtls-headers Test CA,O=mtls-headers (the trusted CA)
@@ -14,6 +13,9 @@
 #             serial: the cases where DN printing and header values go wrong
 #   bob       CN=bob,O=Example, serial 1001
 #   carol     two OUs, a 10-byte DER serial (leading zero), an otherName UPN SAN, a directoryName SAN, a DNS and a SPIFFE URI SAN
+#   inter     CN=mtls-headers Intermediate CA, signed by ca (pathLen 0)
+#   dave      CN=dave,O=Example, signed by inter: dave.crt holds dave's certificate then inter's, the chain the client
+#             presents (RFC 8446 section 4.4.2 order), so a verifier needs inter from the client
 #   large     a subject of ten 60-character OUs and forty DNS SANs: over Google's 512-byte limits, and large headers
 #   inject    a URI SAN with `;` and `=` (`https://ok.example/?a=1;Hash=00`): raw in Envoy's own XFCC, it adds a field
 #   odd       values HTTP or a comma split would misread: O "Example " and CN " admin " (edge spaces), a URI SAN with a
@@ -27,7 +29,7 @@ if [[ $# -ne 1 ]]; then
   exit 2
 fi
 out=$(mkdir -p "$1" && cd "$1" && pwd)  # absolute: the work below happens in a temporary directory
-files=(ca server alice bob carol large inject odd expired rogue-ca rogue)
+files=(ca server inter alice bob carol dave large inject odd expired rogue-ca rogue)
 
 complete=1
 for name in "${files[@]}"; do
@@ -75,6 +77,13 @@ new -keyout carol.key -out carol.csr -subj "/O=Example/OU=Eng/OU=Platform/CN=car
 sign carol ca 0xC0FFEE0123456789AB "$client_ext"$'\nsubjectAltName=@alt\n[alt]\n'\
 $'otherName.1=1.3.6.1.4.1.311.20.2.3;UTF8:carol@corp.example\ndirName.1=dir\nDNS.1=carol.example\n'\
 $'URI.1=spiffe://example.org/ns/prod/sa/carol\n[dir]\nCN=Carol Admin\nO=Example Org'
+
+inter_ext=$'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign'
+new -keyout inter.key -out inter.csr -subj "/O=mtls-headers/CN=mtls-headers Intermediate CA"
+sign inter ca 0x1717 "$inter_ext"
+new -keyout dave.key -out dave.csr -subj "/O=Example/CN=dave"
+sign dave inter 0xda7e "$client_ext"
+cat inter.crt >>dave.crt
 
 ous=""
 sans="subjectAltName=DNS:large.example"

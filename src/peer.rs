@@ -1,9 +1,9 @@
 //! How each host says which certificate the client presented, in the core's terms ([`Peer`]): Envoy's
 //! `connection.*` properties (or the XFCC Envoy itself set), ngx_wasm_module's `ngx.ssl_client_*` variables.
 
-use mtls_headers_core::cert::{pem_to_der, sha256, CertError};
+use mtls_headers_core::cert::{pem_chain_to_der, pem_to_der, sha256, url_decode, CertError};
 use mtls_headers_core::config::{Config, HostKind, Source};
-use mtls_headers_core::{Peer, Presented};
+use mtls_headers_core::{Certs, Peer, Presented};
 
 use crate::catalog::{
     AttributeError, NgxVerify, ENVOY_MTLS, ENVOY_PEER_CERTIFICATE, ENVOY_PEER_CERTIFICATE_VALID,
@@ -52,6 +52,13 @@ pub struct PeerMemo {
     envoy_peer_certificate: Option<bool>,
     /// Envoy: which way verification is judged has been logged (once per VM).
     verification_logged: bool,
+    /// Envoy, with a chain configured: the last XFCC `Chain=` (URL-encoded), the leaf it was checked to start with,
+    /// and the identity cache key for both, so the next request with the same bytes decodes nothing.
+    last_chain: Vec<u8>,
+    last_chain_leaf: [u8; 32],
+    last_chain_key: [u8; 32],
+    /// Envoy: that no chain is given has been logged (once per VM).
+    no_chain_logged: bool,
 }
 
 impl PeerMemo {
@@ -60,10 +67,19 @@ impl PeerMemo {
     }
 }
 
-/// A verified certificate: its SHA-256, and where its DER comes from when the identity cache misses.
+/// A verified certificate: its SHA-256, and where its DER comes from when the identity cache misses; with a chain,
+/// the chain and the cache key that names both.
 pub struct PeerCert<'a> {
     sha256: [u8; 32],
     der: Der<'a>,
+    chain: Option<([u8; 32], Chain<'a>)>,
+}
+
+/// The certificates presented after the leaf.
+enum Chain<'a> {
+    Known(Vec<Vec<u8>>),
+    /// XFCC's `Chain=` as the last request had it, already checked: decoded only on a miss.
+    Encoded(&'a [u8]),
 }
 
 enum Der<'a> {
@@ -81,12 +97,17 @@ enum Der<'a> {
 impl Presented for PeerCert<'_> {
     type Error = PeerError;
 
-    fn sha256(&self) -> [u8; 32] {
-        self.sha256
+    fn key(&self) -> [u8; 32] {
+        self.chain.as_ref().map_or(self.sha256, |(key, _)| *key)
     }
 
-    fn der(self) -> Result<Vec<u8>, PeerError> {
-        match self.der {
+    fn der(self) -> Result<Certs, PeerError> {
+        let chain = match self.chain {
+            None => None,
+            Some((_, Chain::Known(rest))) => Some(rest),
+            Some((_, Chain::Encoded(encoded))) => Some(decode_chain(encoded, self.sha256)?),
+        };
+        let leaf = match self.der {
             Der::Known(der) => Ok(der),
             Der::Pem(pem) => pem_to_der(&pem).map_err(PeerError::Cert),
             Der::Envoy { source, host, headers } => {
@@ -96,13 +117,14 @@ impl Presented for PeerCert<'_> {
                 }
                 Ok(der)
             }
-        }
+        }?;
+        Ok(Certs { leaf, chain })
     }
 }
 
 impl PeerCert<'_> {
     fn with_der(der: Vec<u8>) -> PeerCert<'static> {
-        PeerCert { sha256: sha256(&der), der: Der::Known(der) }
+        PeerCert { sha256: sha256(&der), der: Der::Known(der), chain: None }
     }
 }
 
@@ -158,7 +180,7 @@ fn read_ngx(host: &dyn Host, memo: &mut PeerMemo) -> Result<Peer<PeerCert<'stati
                 .read(host)?
                 .ok_or(PeerError::Inconsistent("ssl_client_verify is SUCCESS but ssl_client_raw_cert is empty"))?;
             if !memo.last_pem.is_empty() && memo.last_pem == pem {
-                return Ok(Peer::Verified(PeerCert { sha256: memo.last_sha256, der: Der::Pem(pem) }));
+                return Ok(Peer::Verified(PeerCert { sha256: memo.last_sha256, der: Der::Pem(pem), chain: None }));
             }
             let cert = PeerCert::with_der(pem_to_der(&pem).map_err(PeerError::Cert)?);
             memo.last_sha256 = cert.sha256;
@@ -220,15 +242,74 @@ fn read_envoy<'a>(
         // answer never depends on which listener of the VM saw the certificate first: this request's own XFCC must
         // carry it.
         Some(sha256) if memo.envoy_peer_certificate == Some(true) => {
-            PeerCert { sha256, der: Der::Envoy { source, host, headers } }
+            PeerCert { sha256, der: Der::Envoy { source, host, headers }, chain: None }
         }
-        Some(sha256) if source == Source::Property => PeerCert { sha256, der: Der::Envoy { source, host, headers } },
+        Some(sha256) if source == Source::Property => {
+            PeerCert { sha256, der: Der::Envoy { source, host, headers }, chain: None }
+        }
         _ => PeerCert::with_der(envoy_peer_der(source, host, headers, Some(memo))?),
     };
     if digest.is_some_and(|d| d != cert.sha256) {
         return Err(PeerError::Inconsistent("the peer certificate does not match the connection's digest"));
     }
-    Ok((Peer::Verified(cert), true))
+    let chain = if cfg.wants_chain() { envoy_chain(host, headers, cert.sha256, memo)? } else { None };
+    Ok((Peer::Verified(PeerCert { chain, ..cert }), true))
+}
+
+/// The chain Envoy's connection manager writes in XFCC's `Chain=` (`set_current_client_cert_details.chain`): every
+/// certificate the client presented, the leaf first. Taken only when that first one is this connection's, so a
+/// client's own XFCC (passed on by a `forward_client_cert_details` that forwards) cannot name another leaf's chain.
+/// `None` when XFCC has no `Chain=`; Envoy gives the chain no other way.
+fn envoy_chain<'a>(
+    host: &dyn Host,
+    headers: &'a Headers,
+    leaf: [u8; 32],
+    memo: &mut PeerMemo,
+) -> Result<Option<([u8; 32], Chain<'a>)>, PeerError> {
+    let encoded = match one_xfcc(headers)? {
+        Some(value) => xfcc::element(value).map_err(PeerError::Xfcc)?.chain,
+        None => None,
+    };
+    let Some(encoded) = encoded else {
+        if !memo.no_chain_logged {
+            memo.no_chain_logged = true;
+            host.log(
+                Level::Info,
+                "no presented chain: x-forwarded-client-cert has no Chain= (forward_client_cert_details: SANITIZE_SET \
+                 with set_current_client_cert_details.chain); chain headers are not sent",
+            );
+        }
+        return Ok(None);
+    };
+    if memo.last_chain_leaf == leaf && memo.last_chain == encoded {
+        return Ok(Some((memo.last_chain_key, Chain::Encoded(encoded))));
+    }
+    let rest = decode_chain(encoded, leaf)?;
+    // The encoded chain holds the leaf, checked above: its digest names both (and is no certificate's own digest).
+    memo.last_chain_key = sha256(encoded);
+    memo.last_chain_leaf = leaf;
+    memo.last_chain = encoded.to_vec();
+    Ok(Some((memo.last_chain_key, Chain::Known(rest))))
+}
+
+/// XFCC's `Chain=`: the certificates after the leaf, once its first is the leaf of this SHA-256.
+fn decode_chain(encoded: &[u8], leaf: [u8; 32]) -> Result<Vec<Vec<u8>>, PeerError> {
+    let pem = url_decode(encoded).ok_or(PeerError::Xfcc("Chain= is not URL-encoded"))?;
+    let mut ders = pem_chain_to_der(&pem).map_err(PeerError::Cert)?.into_iter();
+    match ders.next() {
+        Some(first) if sha256(&first) == leaf => Ok(ders.collect()),
+        _ => Err(PeerError::Xfcc("Chain= does not start with the connection's certificate")),
+    }
+}
+
+/// The request's XFCC header, if any; more than one is never Envoy's own.
+fn one_xfcc(headers: &Headers) -> Result<Option<&[u8]>, PeerError> {
+    let mut values = headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(XFCC_HEADER.as_bytes()));
+    let value = values.next();
+    if values.next().is_some() {
+        return Err(PeerError::Xfcc("more than one header"));
+    }
+    Ok(value.map(|(_, v)| v))
 }
 
 /// The `FAILED:` reason on an Envoy that cannot say whether the certificate was verified.
@@ -266,12 +347,12 @@ fn envoy_peer_der(
 /// XFCC's `Cert=`, accepted only when its SHA-256 equals the connection's certificate digest, so a client-forged
 /// XFCC (or a SAN that injects fields into it) can never supply the certificate.
 fn xfcc_cert(host: &dyn Host, headers: &Headers) -> Result<Vec<u8>, PeerError> {
-    let mut values = headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(XFCC_HEADER.as_bytes()));
-    let value = values.next().ok_or(PeerError::Xfcc("absent (forward_client_cert_details: SANITIZE_SET?)"))?;
-    if values.next().is_some() {
-        return Err(PeerError::Xfcc("more than one header"));
-    }
-    let pem = xfcc::single_cert(value.1).map_err(PeerError::Xfcc)?;
+    let value = one_xfcc(headers)?.ok_or(PeerError::Xfcc("absent (forward_client_cert_details: SANITIZE_SET?)"))?;
+    let encoded = xfcc::element(value)
+        .map_err(PeerError::Xfcc)?
+        .cert
+        .ok_or(PeerError::Xfcc("no Cert= field (set_current_client_cert_details.cert)"))?;
+    let pem = url_decode(encoded).ok_or(PeerError::Xfcc("Cert= is not URL-encoded"))?;
     let der = pem_to_der(&pem).map_err(PeerError::Cert)?;
     let digest = ENVOY_SHA256_PEER_DIGEST
         .read(host)?

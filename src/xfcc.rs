@@ -1,27 +1,38 @@
-//! The one part of Envoy's `x-forwarded-client-cert` we trust: a single quoted, URL-encoded `Cert=` field.
+//! The parts of Envoy's `x-forwarded-client-cert` we trust: a single quoted, URL-encoded `Cert=` and `Chain=`.
 //!
 //! Envoy writes `URI=` and `DNS=` unquoted and unescaped (HOSTS.md), so a SAN such as
-//! `spiffe://x/a;DNS=injected` adds fields: identity never comes from them, and a second `Cert=` is an attack.
+//! `spiffe://x/a;DNS=injected` adds fields: identity never comes from them, and a second `Cert=` or `Chain=` is an
+//! attack. What either holds is trusted only once it is checked against the connection's digest (`peer.rs`).
 
-/// Returns the decoded PEM of the only `Cert=` in a single-element XFCC value.
-pub fn single_cert(value: &[u8]) -> Result<Vec<u8>, &'static str> {
-    let mut cert: Option<&[u8]> = None;
+/// The `Cert=` and `Chain=` of a single-element XFCC value, still URL-encoded, without their quotes.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Element<'v> {
+    pub cert: Option<&'v [u8]>,
+    pub chain: Option<&'v [u8]>,
+}
+
+pub fn element(value: &[u8]) -> Result<Element<'_>, &'static str> {
+    let mut out = Element::default();
     for field in split_fields(value)? {
         let Some(eq) = field.iter().position(|b| *b == b'=') else {
             return Err("field without `=`");
         };
         let (key, rest) = field.split_at(eq);
         let raw = rest.get(1..).unwrap_or(&[]);
-        if key.eq_ignore_ascii_case(b"Cert") {
-            if cert.is_some() {
-                return Err("more than one Cert= field");
-            }
-            let quoted = raw.strip_prefix(b"\"").and_then(|r| r.strip_suffix(b"\"")).ok_or("Cert= is not quoted")?;
-            cert = Some(quoted);
+        let slot = if key.eq_ignore_ascii_case(b"Cert") {
+            &mut out.cert
+        } else if key.eq_ignore_ascii_case(b"Chain") {
+            &mut out.chain
+        } else {
+            continue;
+        };
+        if slot.is_some() {
+            return Err("a repeated Cert= or Chain= field");
         }
+        *slot =
+            Some(raw.strip_prefix(b"\"").and_then(|r| r.strip_suffix(b"\"")).ok_or("Cert= or Chain= is not quoted")?);
     }
-    let encoded = cert.ok_or("no Cert= field (set_current_client_cert_details.cert)")?;
-    mtls_headers_core::cert::url_decode(encoded).ok_or("Cert= is not URL-encoded")
+    Ok(out)
 }
 
 /// Splits on `;` outside quotes; a `,` outside quotes means a second element (another proxy's), which
@@ -56,20 +67,22 @@ fn split_fields(value: &[u8]) -> Result<Vec<&[u8]>, &'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::single_cert;
+    use super::{element, Element};
 
     #[test]
-    fn takes_the_single_quoted_cert() {
-        let v = br#"By=spiffe://a;Hash=ab;Cert="-----BEGIN%20X%0A";Subject="CN=a,O=b";URI=spiffe://x"#;
-        assert_eq!(single_cert(v).unwrap(), b"-----BEGIN X\n");
+    fn takes_the_single_quoted_cert_and_chain() {
+        let v = br#"By=spiffe://a;Hash=ab;Cert="-----BEGIN%20X%0A";Chain="c";Subject="CN=a,O=b";URI=spiffe://x"#;
+        assert_eq!(element(v).unwrap(), Element { cert: Some(b"-----BEGIN%20X%0A"), chain: Some(b"c") });
+        assert_eq!(element(br#"Hash=ab;Subject="CN=a""#).unwrap(), Element::default());
     }
 
     #[test]
     fn refuses_injection_and_ambiguity() {
-        assert!(single_cert(br#"Hash=ab;Cert="a";URI=spiffe://x;Cert="b""#).is_err());
-        assert!(single_cert(br#"Cert="a",Cert="b""#).is_err());
-        assert!(single_cert(br#"Cert=a"#).is_err());
-        assert!(single_cert(br#"Hash=ab"#).is_err());
-        assert!(single_cert(br#"Cert="a"#).is_err());
+        assert!(element(br#"Hash=ab;Cert="a";URI=spiffe://x;Cert="b""#).is_err());
+        assert!(element(br#"Cert="a";Chain="b";DNS=x;Chain="c""#).is_err());
+        assert!(element(br#"Cert="a",Cert="b""#).is_err());
+        assert!(element(br#"Cert=a"#).is_err());
+        assert!(element(br#"Chain=a"#).is_err());
+        assert!(element(br#"Cert="a"#).is_err());
     }
 }

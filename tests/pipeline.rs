@@ -797,3 +797,56 @@ fn counters_for_cache_strips_and_replies() {
     assert_eq!(get(&refused, "mtls_headers.reply.certificate_required"), Some(1));
     assert_eq!(get(&refused, "mtls_headers.verdict.no_certificate"), Some(1));
 }
+
+/// Envoy's XFCC `Chain=` (every presented certificate, leaf first) gives RFC 9440's `Client-Cert-Chain` only when
+/// its first certificate is the connection's; the same bytes on the next request decode nothing and hit the cache.
+#[test]
+fn chain_is_taken_only_when_it_starts_with_the_connection_certificate() {
+    let cfg = config(r#"{"preset":"rfc9440"}"#);
+    let digest = golden("alice.sha256");
+    let pem_body = |name: &str| -> String {
+        String::from_utf8(pki(name)).unwrap().lines().filter(|l| !l.starts_with("-----")).collect()
+    };
+    let xfcc = |pems: &[&[u8]]| format!(r#"Hash={digest};Chain="{}";Subject="CN=x""#, url_encode(&pems.concat()));
+    let with_xfcc = |value: &str| forged(envoy_with_digest("alice").with_header("x-forwarded-client-cert", value));
+    let (alice, bob, ca) = (pki("alice.crt"), pki("bob.crt"), pki("ca.crt"));
+
+    let mut state = State::new(4);
+    for cache in ["miss", "hit"] {
+        let mut host = with_xfcc(&xfcc(&[&alice, &ca]));
+        on_request_headers(&cfg, &mut host, &mut state);
+        assert_eq!(host.header("client-cert"), Some(format!(":{}:", pem_body("alice.crt"))));
+        assert_eq!(host.header("client-cert-chain"), Some(format!(":{}:", pem_body("ca.crt"))));
+        assert_eq!(host.counters.get(format!("mtls_headers.identity_cache.{cache}").as_str()), Some(&1));
+    }
+    // Another chain for the same leaf is another identity: not the cached one.
+    let mut host = with_xfcc(&xfcc(&[&alice, &ca, &ca]));
+    on_request_headers(&cfg, &mut host, &mut state);
+    assert_eq!(host.counters.get("mtls_headers.identity_cache.miss"), Some(&1));
+    let ca_item = format!(":{}:", pem_body("ca.crt"));
+    assert_eq!(host.header("client-cert-chain"), Some(format!("{ca_item}, {ca_item}")));
+
+    // The leaf alone, or no Chain= (Envoy not told to write it): the leaf, no chain header.
+    for value in [xfcc(&[&alice]), format!("Hash={digest}")] {
+        let mut host = with_xfcc(&value);
+        run(&cfg, &mut host);
+        assert!(host.header("client-cert").is_some() && host.header("client-cert-chain").is_none(), "{value}");
+    }
+    let mut host = forged(envoy_with_digest("alice"));
+    run(&cfg, &mut host);
+    assert!(host.header("client-cert").is_some() && host.header("client-cert-chain").is_none());
+    assert!(host.log_text().contains("no presented chain"));
+
+    let not_a_certificate = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".as_slice();
+    let cases = [
+        ("another leaf first", xfcc(&[&bob, &ca])),
+        ("a chain item that is no certificate", xfcc(&[&alice, not_a_certificate])),
+        ("two Chain fields via a SAN", format!("{};URI=a;Chain=\"{}\"", xfcc(&[&alice]), url_encode(&ca))),
+    ];
+    for (name, value) in cases {
+        let mut host = with_xfcc(&value);
+        run(&cfg, &mut host);
+        assert_eq!(host.header("client-cert"), None, "{name}");
+        assert!(host.log_text().contains("no identity injected"), "{name}");
+    }
+}

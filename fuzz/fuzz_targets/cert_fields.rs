@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
 
     // What the filter derives from the DER stays the DER: PEM, base64 and the PEM's URL encoding round-trip.
     assert_eq!(ClientCert::from_pem(c.pem().as_bytes()).map(|p| p.der).as_deref(), Ok(c.der.as_slice()));
-    let pem_url = identity_value(&Field::CertPemUrlencoded, &c, false).unwrap();
+    let pem_url = identity_value(&Field::CertPemUrlencoded, &c, None, false).unwrap();
     assert_eq!(cert::url_decode(pem_url.as_bytes()).as_deref(), Some(c.pem().as_bytes()));
 
     // Every field the configuration can name that a certificate fills.
@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
     }
     for utf8 in [false, true] {
         for field in &fields {
-            if let Some(value) = identity_value(field, &c, utf8) {
+            if let Some(value) = identity_value(field, &c, None, utf8) {
                 check(field, utf8, &value);
             }
         }

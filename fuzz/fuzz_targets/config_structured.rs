@@ -139,6 +139,7 @@ const SIMPLE: &[&str] = &[
     "cert_der_base64",
     "cert_pem_urlencoded",
     "client_cert_rfc9440",
+    "client_cert_chain_rfc9440",
     "not_before",
     "not_after",
     "san_dns",
@@ -407,7 +408,10 @@ fn wrong(m: &Map<String, Value>) -> BTreeSet<String> {
     let preset: Vec<(String, String)> = match get("preset").and_then(Value::as_str) {
         Some("baas") => BAAS.iter().map(|(n, f)| (n.to_string(), f.to_string())).collect(),
         Some("cloudflare") => CLOUDFLARE.iter().map(|n| (n.to_string(), String::new())).collect(),
-        Some("rfc9440") => vec![("client-cert".to_string(), "client_cert_rfc9440".to_string())],
+        Some("rfc9440") => [("client-cert", "client_cert_rfc9440"), ("client-cert-chain", "client_cert_chain_rfc9440")]
+            .iter()
+            .map(|(n, f)| (n.to_string(), f.to_string()))
+            .collect(),
         _ => Vec::new(),
     };
     // Custom mappings, in the parser's (sorted) order; the ones that pass on their own are checked for folding.

@@ -25,7 +25,7 @@ use mtls_headers::catalog::{
 };
 use mtls_headers::fake::FakeHost;
 use mtls_headers::host::{Counter, Headers, Host, HostError, Level};
-use mtls_headers::xfcc::single_cert;
+use mtls_headers::xfcc::element;
 use mtls_headers_core::cache::CAPACITY;
 use mtls_headers_core::cert::{self, dn, ClientCert};
 use mtls_headers_core::config::{Config, Field, Gcp, HostKind, Mode, Source};
@@ -56,6 +56,7 @@ const CONFIGS: &[&str] = &[
     r#"{"host":"kong","preset":"baas","validate_token":"t0ken-value","check_validity":false}"#,
     r#"{"preset":"gcp","mode":"audit"}"#,
     r#"{"preset":"envoy-xfcc","headers":{"x-t":"traefik.info","x-a":"alb.leaf","x-v":"alb.validity"}}"#,
+    r#"{"preset":"rfc9440","headers":{"x-x":"envoy.xfcc"},"max_total_bytes":4096}"#,
     r#"{"preset":"ingress-nginx","mode":"audit","headers":{"x-p":"present","x-upn":"san_upn","x-dir":"san_dirname",
         "x-ou1":"subject.OU.1","x-x5t":"x5t_s256","x-pin":"pin_sha256","x-dec":"serial_decimal"}}"#,
     r#"{"source":"property","headers":{"X-Custom-CN":"subject.CN","x_custom_sans":"san_uri"},
@@ -440,7 +441,8 @@ fn run(cfg: &Config, kong: bool, req: &Request, state: &mut State, seen: &mut Ve
             certs.extend(cert::url_decode(&p).and_then(|d| parse_pem(&d)));
         }
         for (_, v) in headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(XFCC_HEADER.as_bytes())) {
-            certs.extend(single_cert(v).ok().and_then(|pem| parse_pem(&pem)));
+            let cert = element(v).ok().and_then(|e| e.cert).and_then(cert::url_decode);
+            certs.extend(cert.and_then(|pem| parse_pem(&pem)));
         }
         host = set(host, ENVOY_SHA256_PEER_DIGEST, &e.digest, |d| d.bytes(&certs));
         let verified = match answer(&e.peer_certificate_valid, flag) {
@@ -515,9 +517,12 @@ fn run(cfg: &Config, kong: bool, req: &Request, state: &mut State, seen: &mut Ve
     let matches = |c: &ClientCert| {
         let valid = !cfg.check_validity || (c.not_before <= now && now <= c.not_after);
         let trusted = cfg.trusted_issuers.is_empty() || cfg.trusted_issuers.contains(&dn::rfc2253(&c.issuer, false));
-        let same = identity.iter().all(|m| {
-            let want = identity_value(&m.field, c, cfg.utf8).filter(|v| is_header_safe(v.as_bytes()));
-            written(&m.name) == want.map(String::into_bytes)
+        // The presented chain comes from this request's XFCC `Chain=` (tests/pipeline.rs checks how): XFCC is
+        // compared without its Chain= pair, and the chain header not at all.
+        let same = identity.iter().filter(|m| m.field != Field::ClientCertChainRfc9440).all(|m| {
+            let want = identity_value(&m.field, c, None, cfg.utf8).filter(|v| is_header_safe(v.as_bytes()));
+            let got = written(&m.name).map(|v| if m.field == Field::Xfcc { without_chain(&v) } else { v });
+            got == want.map(String::into_bytes)
         });
         valid && trusted && same
     };
@@ -548,4 +553,12 @@ fn verify_bytes(v: &Verify) -> Vec<u8> {
         Verify::Failed(reason) => [b"FAILED:".as_slice(), reason].concat(),
         Verify::Raw(b) => b.clone(),
     }
+}
+
+/// An `envoy.xfcc` value without its `;Chain="…"` pair (URL-encoded PEM: no `"` inside).
+fn without_chain(v: &[u8]) -> Vec<u8> {
+    let key = b";Chain=\"";
+    let Some(start) = v.windows(key.len()).position(|w| w == key) else { return v.to_vec() };
+    let end = v[start + key.len()..].iter().position(|b| *b == b'"').map_or(v.len(), |e| start + key.len() + e + 1);
+    [&v[..start], &v[end..]].concat()
 }

@@ -1,13 +1,12 @@
-//! Envoy's `x-forwarded-client-cert` as a client could forge it: the `Cert=` reader never panics, and what it
-//! accepts is exactly one quoted, URL-decodable `Cert=` field of a single element.
+//! Envoy's `x-forwarded-client-cert` as a client could forge it: the reader never panics, and what it accepts is a
+//! single element with at most one quoted `Cert=` and one quoted `Chain=`, each exactly as that field holds it.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mtls_headers::xfcc::single_cert;
-use mtls_headers_core::cert::url_decode;
+use mtls_headers::xfcc::element;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(pem) = single_cert(data) else { return };
+    let Ok(element) = element(data) else { return };
     // A reference split: `;` and `,` outside double quotes, `\` escaping inside them.
     let (mut fields, mut start, mut quoted, mut escaped) = (Vec::new(), 0, false, false);
     for (i, &b) in data.iter().enumerate() {
@@ -26,10 +25,20 @@ fuzz_target!(|data: &[u8]| {
     }
     assert!(!quoted, "accepted an unterminated quote");
     fields.push(&data[start..]);
-    let certs: Vec<&[u8]> =
-        fields.iter().filter(|f| f.len() >= 5 && f[..5].eq_ignore_ascii_case(b"Cert=")).map(|f| &f[5..]).collect();
-    let [cert] = certs.as_slice() else { panic!("accepted {} Cert= fields", certs.len()) };
     assert!(fields.iter().all(|f| f.contains(&b'=')), "accepted a field without `=`");
-    let inner = cert.strip_prefix(b"\"").and_then(|c| c.strip_suffix(b"\"")).expect("accepted an unquoted Cert=");
-    assert_eq!(url_decode(inner).as_deref(), Some(pem.as_slice()));
+    for (key, got) in [(b"Cert=".as_slice(), element.cert), (b"Chain=".as_slice(), element.chain)] {
+        let found: Vec<&[u8]> = fields
+            .iter()
+            .filter(|f| f.len() >= key.len() && f[..key.len()].eq_ignore_ascii_case(key))
+            .map(|f| &f[key.len()..])
+            .collect();
+        match (found.as_slice(), got) {
+            ([], None) => {}
+            ([raw], Some(inner)) => {
+                let unquoted = raw.strip_prefix(b"\"").and_then(|c| c.strip_suffix(b"\""));
+                assert_eq!(unquoted, Some(inner), "read another value than the field's");
+            }
+            (found, got) => panic!("{} fields of one key, read {got:?}", found.len()),
+        }
+    }
 });

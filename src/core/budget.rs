@@ -22,7 +22,9 @@ fn size(h: &SetHeader) -> usize {
 /// What may go, in the order it goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Class {
-    /// The certificate itself, in any encoding: dropped first, largest first (the hash fields stay).
+    /// The presented chain: RFC 9440's `Client-Cert-Chain`, XFCC's `Chain=` pair. Dropped first.
+    Chain,
+    /// The certificate itself, in any encoding, XFCC's `Cert=` pair: largest first (the hash fields stay).
     Body,
     /// Every other certificate-derived value: DNs, attributes, SANs, dates.
     Detail,
@@ -30,8 +32,10 @@ enum Class {
     Kept,
 }
 
-fn class(field: &Field) -> Class {
+fn class(field: &Field, value: &str) -> Class {
     match field {
+        Field::ClientCertChainRfc9440 => Class::Chain,
+        Field::Xfcc if xfcc_pair(value, XFCC_CHAIN).is_some() => Class::Chain,
         Field::CertDerBase64
         | Field::CertPemUrlencoded
         | Field::ClientCertRfc9440
@@ -54,35 +58,47 @@ fn class(field: &Field) -> Class {
     }
 }
 
-/// XFCC without its `Cert="…"` pair, which is most of it: `Hash` and the rest stay (Envoy writes the same element
-/// without `cert` in `set_current_client_cert_details`). The URL-encoded PEM holds no `"`.
-fn xfcc_without_cert(value: &str) -> Option<String> {
+const XFCC_CHAIN: &[u8] = b";Chain=\"";
+const XFCC_CERT: &[u8] = b";Cert=\"";
+
+/// Where XFCC's `;Chain="…"` or `;Cert="…"` pair is (start, end). Their URL-encoded PEM holds no `"`.
+fn xfcc_pair(value: &str, key: &[u8]) -> Option<(usize, usize)> {
     let bytes = value.as_bytes();
-    let start = bytes.windows(7).position(|w| w == b";Cert=\"")?;
-    let end = start + 8 + bytes.get(start + 7..)?.iter().position(|b| *b == b'"')?;
-    Some([value.get(..start)?, value.get(end..)?].concat())
+    let start = bytes.windows(key.len()).position(|w| w == key)?;
+    let end = start + key.len() + 1 + bytes.get(start + key.len()..)?.iter().position(|b| *b == b'"')?;
+    Some((start, end))
+}
+
+/// XFCC without its `Chain=` pair (class `Chain`) or else its `Cert=` pair (most of what is left), and the suffix
+/// that names what went: `Hash` and the rest stay (Envoy writes the same element without `chain` or `cert` in
+/// `set_current_client_cert_details`).
+fn xfcc_shrunk(value: &str) -> Option<(String, &'static str)> {
+    let (pair, what) = match xfcc_pair(value, XFCC_CHAIN) {
+        Some(pair) => (pair, ":chain"),
+        None => (xfcc_pair(value, XFCC_CERT)?, ":cert"),
+    };
+    Some(([value.get(..pair.0)?, value.get(pair.1..)?].concat(), what))
 }
 
 /// Fits `set` into the budget; the names of the dropped headers, if any, in the order they went.
 pub fn apply(cfg: &Config, set: &mut Vec<SetHeader>) -> Vec<Rc<str>> {
     let mut dropped = Vec::new();
     let field_of = |name: &str| cfg.mappings.iter().find(|m| &*m.name == name).map(|m| &m.field);
+    let class_of = |h: &SetHeader| field_of(&h.name).map(|f| class(f, &h.value));
     let mut total: usize = set.iter().map(size).sum();
     if total <= cfg.max_total_bytes && set.iter().all(|h| size(h) <= cfg.max_header_bytes) {
         return dropped;
     }
-    for class_now in [Class::Body, Class::Detail] {
+    for class_now in [Class::Chain, Class::Body, Class::Detail] {
         loop {
             // Over its own budget first, then the largest while the total is over.
-            let over_header = set
-                .iter()
-                .position(|h| size(h) > cfg.max_header_bytes && field_of(&h.name).map(class) == Some(class_now));
+            let over_header = set.iter().position(|h| size(h) > cfg.max_header_bytes && class_of(h) == Some(class_now));
             let pick = over_header.or_else(|| {
                 (total > cfg.max_total_bytes)
                     .then(|| {
                         set.iter()
                             .enumerate()
-                            .filter(|(_, h)| field_of(&h.name).map(class) == Some(class_now))
+                            .filter(|(_, h)| class_of(h) == Some(class_now))
                             .max_by_key(|(_, h)| size(h))
                             .map(|(i, _)| i)
                     })
@@ -91,15 +107,14 @@ pub fn apply(cfg: &Config, set: &mut Vec<SetHeader>) -> Vec<Rc<str>> {
             let Some(i) = pick else { break };
             let Some(h) = set.get(i).cloned() else { break };
             total -= size(&h);
-            match xfcc_without_cert(&h.value).filter(|_| field_of(&h.name) == Some(&Field::Xfcc)) {
-                Some(shorter) => {
+            match xfcc_shrunk(&h.value).filter(|_| field_of(&h.name) == Some(&Field::Xfcc)) {
+                Some((shorter, what)) => {
                     let shorter = SetHeader { name: Rc::clone(&h.name), value: shorter.into() };
                     total += size(&shorter);
                     if let Some(slot) = set.get_mut(i) {
                         *slot = shorter;
                     }
-                    dropped.push(format!("{}:cert", h.name).into());
-                    continue;
+                    dropped.push(format!("{}{what}", h.name).into());
                 }
                 None => {
                     set.remove(i);
@@ -151,5 +166,21 @@ mod tests {
         let mut set = vec![SetHeader { name: "x-forwarded-client-cert".into(), value: value.into() }];
         assert_eq!(apply(&c, &mut set).iter().map(|d| &**d).collect::<Vec<_>>(), ["x-forwarded-client-cert:cert"]);
         assert_eq!(&*set[0].value, "Hash=ab;Subject=\"CN=a\";URI=");
+    }
+
+    #[test]
+    fn the_chain_goes_before_any_certificate_body() {
+        let c = cfg(r#"{"preset":"rfc9440","headers":{"x-xfcc":"envoy.xfcc"},"max_header_bytes":2000,
+            "max_total_bytes":3000}"#);
+        let xfcc = format!("Hash=ab;Cert=\"{}\";Chain=\"{}\";Subject=\"CN=a\";URI=", "a".repeat(900), "b".repeat(1800));
+        let mut set = vec![
+            header("client-cert", 950),
+            header("client-cert-chain", 1200),
+            SetHeader { name: "x-xfcc".into(), value: xfcc.into() },
+        ];
+        let dropped = apply(&c, &mut set);
+        assert_eq!(dropped.iter().map(|d| &**d).collect::<Vec<_>>(), ["x-xfcc:chain", "client-cert-chain"]);
+        assert!(set.iter().any(|h| &*h.name == "client-cert"), "the leaf stays: within budget without the chain");
+        assert!(set.iter().all(|h| !h.value.contains("Chain=")));
     }
 }

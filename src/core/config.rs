@@ -65,6 +65,9 @@ pub enum Field {
     CertPemUrlencoded,
     /// RFC 9440 section 2.2: the DER as a structured-field byte sequence, `:base64:`.
     ClientCertRfc9440,
+    /// RFC 9440 section 2.3: the certificates the client presented after the leaf, in TLS order, as a structured-field
+    /// list of byte sequences; only where the host gives them (`Presented::der`).
+    ClientCertChainRfc9440,
     Time(Bound, TimeForm),
     SanDns,
     SanUri,
@@ -521,6 +524,12 @@ impl Config {
 
     /// True when the header (any case, `_` read as `-`) belongs to the filter and must not come from the client.
     /// Runs for every request header: compares in place, without allocating.
+    /// Whether a mapping renders the presented chain (RFC 9440's `Client-Cert-Chain`, XFCC's `Chain=`): only then
+    /// does an adapter read it.
+    pub fn wants_chain(&self) -> bool {
+        self.mappings.iter().any(|m| matches!(m.field, Field::ClientCertChainRfc9440 | Field::Xfcc))
+    }
+
     pub fn owns(&self, name: &[u8]) -> bool {
         // Prefixes and names are stored normalised (and ASCII): normalise the header's bytes as they are compared.
         let starts = |p: &str| {

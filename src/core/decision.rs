@@ -33,12 +33,21 @@ pub enum Peer<C> {
     Verified(C),
 }
 
-/// A verified certificate as the host names it: its SHA-256, the identity cache's key, and its DER on demand (read
-/// only on a cache miss). The adapter guarantees the DER's SHA-256 is `sha256`.
+/// A verified certificate as the host names it: the identity cache's key, and its DER on demand (read only on a cache
+/// miss). The key is the leaf's SHA-256, or with a chain a digest that also names the chain: the adapter guarantees
+/// that one key always stands for the same leaf and chain.
 pub trait Presented {
     type Error: Display;
-    fn sha256(&self) -> [u8; 32];
-    fn der(self) -> Result<Vec<u8>, Self::Error>;
+    fn key(&self) -> [u8; 32];
+    fn der(self) -> Result<Certs, Self::Error>;
+}
+
+/// What the client presented: the leaf's DER and, where the configuration asks for it ([`Config::wants_chain`]) and
+/// the host gives it, the certificates it sent after the leaf, in TLS order (RFC 8446 section 4.4.2).
+#[derive(Debug, Default)]
+pub struct Certs {
+    pub leaf: Vec<u8>,
+    pub chain: Option<Vec<Vec<u8>>>,
 }
 
 /// One header the upstream gets, set to exactly this value.
@@ -323,15 +332,18 @@ fn identity<C: Presented>(
     state: &mut State,
     counts: &mut Vec<(Counter, u64)>,
 ) -> Result<Rc<Identity>, String> {
-    let key = c.sha256();
+    let key = c.key();
     if let Some(id) = state.cache.get(&key) {
         counts.push((Counter::CacheHit, 1));
         return Ok(id);
     }
     counts.push((Counter::CacheMiss, 1));
-    let der = c.der().map_err(|e| e.to_string())?;
-    let parsed = ClientCert::from_der(&der).map_err(|e| format!("client certificate: {e}"))?;
-    let id = Rc::new(Identity::new(cfg, &parsed));
+    let certs = c.der().map_err(|e| e.to_string())?;
+    let parsed = ClientCert::from_der(&certs.leaf).map_err(|e| format!("client certificate: {e}"))?;
+    for der in certs.chain.iter().flatten() {
+        cert::check_der(der).map_err(|e| format!("presented chain: {e}"))?;
+    }
+    let id = Rc::new(Identity::new(cfg, &parsed, certs.chain.as_deref()));
     state.cache.insert(key, Rc::clone(&id));
     Ok(id)
 }

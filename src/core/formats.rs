@@ -138,10 +138,17 @@ fn push_xfcc_value(out: &mut String, value: &str, always_quote: bool) {
 
 /// The leaf's XFCC element. `Subject` is RFC 2253 (OpenSSL's escaped form, as Envoy prints it); SANs are encoded as
 /// `san_dns` elements (`%`, `,`, space and bytes outside visible ASCII as `%XX`), so none is ever raw non-ASCII.
-/// No `By`: that is the proxy's own certificate, which the filter is not told about.
-pub fn xfcc(c: &ClientCert) -> String {
+/// `Chain`, with `chain` (the certificates after the leaf), is every presented certificate's PEM, the leaf first, as
+/// Envoy writes it. No `By`: that is the proxy's own certificate, which the filter is not told about.
+pub fn xfcc(c: &ClientCert, chain: Option<&[Vec<u8>]>) -> String {
+    let leaf_pem = c.pem();
     let mut out = format!("Hash={};Cert=", cert::hex_lower(&c.sha256));
-    push_xfcc_value(&mut out, &cert::url_encode(&c.pem()), true);
+    push_xfcc_value(&mut out, &cert::url_encode(&leaf_pem), true);
+    if let Some(rest) = chain {
+        let pems: String = rest.iter().map(|der| cert::der_to_pem(der)).collect();
+        out.push_str(";Chain=");
+        push_xfcc_value(&mut out, &cert::url_encode(&(leaf_pem + &pems)), true);
+    }
     out.push_str(";Subject=");
     push_xfcc_value(&mut out, &dn::rfc2253(&c.subject, false), true);
     if c.sans.uri.is_empty() {

@@ -31,7 +31,8 @@ pub struct Identity {
 }
 
 impl Identity {
-    pub fn new(cfg: &Config, cert: &ClientCert) -> Identity {
+    /// `chain`: the certificates presented after `cert`, where the host gives them ([`crate::Certs`]).
+    pub fn new(cfg: &Config, cert: &ClientCert, chain: Option<&[Vec<u8>]>) -> Identity {
         let issuer_trusted = cfg.trusted_issuers.is_empty() || {
             let issuer = dn::rfc2253(&cert.issuer, false);
             cfg.trusted_issuers.contains(&issuer)
@@ -40,7 +41,7 @@ impl Identity {
             .mappings
             .iter()
             .filter_map(|m| {
-                let value = identity_value(&m.field, cert, cfg.utf8)?;
+                let value = identity_value(&m.field, cert, chain, cfg.utf8)?;
                 Some(SetHeader { name: Rc::clone(&m.name), value: value.into() })
             })
             .collect();
@@ -119,7 +120,7 @@ fn join(items: &[Vec<u8>], render: fn(&[u8]) -> String) -> Option<String> {
 
 /// The value of a certificate field; `None` when the certificate has no such value (the header is then not sent)
 /// or the field does not describe the certificate.
-pub fn identity_value(field: &Field, c: &ClientCert, utf8: bool) -> Option<String> {
+pub fn identity_value(field: &Field, c: &ClientCert, chain: Option<&[Vec<u8>]>, utf8: bool) -> Option<String> {
     match field {
         Field::SubjectDn => Some(dn::rfc2253(&c.subject, utf8)),
         Field::IssuerDn => Some(dn::rfc2253(&c.issuer, utf8)),
@@ -146,6 +147,13 @@ pub fn identity_value(field: &Field, c: &ClientCert, utf8: bool) -> Option<Strin
         Field::CertDerBase64 => Some(c.der_base64()),
         Field::CertPemUrlencoded => Some(cert::url_encode(&c.pem())),
         Field::ClientCertRfc9440 => Some(format!(":{}:", c.der_base64())),
+        // RFC 8941 section 3.1: list members separated by `, `. No member, no list: the header is not sent.
+        Field::ClientCertChainRfc9440 => match chain {
+            Some(items) if !items.is_empty() => {
+                Some(items.iter().map(|der| format!(":{}:", Base64::encode_string(der))).collect::<Vec<_>>().join(", "))
+            }
+            _ => None,
+        },
         Field::Time(bound, form) => {
             let t = match bound {
                 Bound::NotBefore => c.not_before,
@@ -170,7 +178,7 @@ pub fn identity_value(field: &Field, c: &ClientCert, utf8: bool) -> Option<Strin
         Field::AlbValidity => Some(formats::alb_validity(c)),
         Field::AlbLeaf => Some(formats::alb_leaf(c)),
         Field::TraefikInfo => Some(formats::traefik_info(c)),
-        Field::Xfcc => Some(formats::xfcc(c)),
+        Field::Xfcc => Some(formats::xfcc(c, chain)),
         Field::Gcp(var) => formats::gcp(*var, c),
         Field::Validated => Some("1".to_string()),
         Field::Verify | Field::Present | Field::Static(_) | Field::ValidateToken => None,

@@ -249,18 +249,21 @@ pub const PRESETS: &[Preset] = &[
     Preset {
         name: "rfc9440",
         #[cfg(test)]
-        summary: "RFC 9440's `Client-Cert` header. No `Client-Cert-Chain`: ngx_wasm_module gives a filter no chain (only `ngx.ssl_client_raw_cert`, the leaf), and on Envoy the filter does not read XFCC's `Chain=` yet; the header is not sent on either host.",
-        headers: &[h(
-            "client-cert",
-            "client_cert_rfc9440",
-            "the leaf as a structured-field byte sequence (`:base64-DER:`)",
-        )],
+        summary: "RFC 9440's `Client-Cert` and `Client-Cert-Chain` headers. `Client-Cert-Chain` is sent where the host gives the chain and the client presented certificates after its own: on Envoy from the `Chain=` of the `x-forwarded-client-cert` Envoy's connection manager writes (`forward_client_cert_details: SANITIZE_SET` with `set_current_client_cert_details.chain`), whose first certificate must be the connection's; never on ngx_wasm_module, which gives a filter only the leaf (`ngx.ssl_client_raw_cert`). Like every chain a TLS server receives, its certificates are the client's choice: only the leaf was verified to chain to a trusted CA (RFC 9440 section 2.3 asks for them as sent).",
+        headers: &[
+            h("client-cert", "client_cert_rfc9440", "the leaf as a structured-field byte sequence (`:base64-DER:`)"),
+            h(
+                "client-cert-chain",
+                "client_cert_chain_rfc9440",
+                "the certificates presented after the leaf, in TLS order: `:base64-DER:, :base64-DER:`",
+            ),
+        ],
     },
     Preset {
         name: "envoy-xfcc",
         #[cfg(test)]
-        summary: "`x-forwarded-client-cert` as Envoy's connection manager writes it under `forward_client_cert_details: SANITIZE_SET` with `set_current_client_cert_details` `subject`, `cert`, `uri`, `dns` (Envoy docs, HTTP header manipulation, x-forwarded-client-cert; source/common/http/conn_manager_utility.cc): byte-identical to Envoy's for certificates whose Subject and SANs hold none of `,;=\"\\`, `%` or a space (tests/e2e: bob and carol against Envoy 1.40 itself). Where Envoy writes a URI or DNS SAN raw, so that one holding `;` or `,` adds fields or elements, the filter double-quotes every value holding `,;=\"\\` and backslash-escapes `\"` and `\\` inside quotes (the grammar Envoy documents), and writes SAN bytes as `san_dns` elements do (`%XX` for `%`, `,`, space, bytes outside visible ASCII). Differences: no `By` (the proxy's own certificate; the filter is not told about it); no `Chain` (not yet read from the host). The client's `x-forwarded-client-cert` is owned and stripped like every mapped header; on Envoy, use this preset instead of the connection manager's own XFCC, not with it.",
-        headers: &[h("x-forwarded-client-cert", "envoy.xfcc", "`Hash=<sha256 hex>;Cert=\"<url-encoded PEM>\";Subject=\"<RFC 2253>\";URI=<uri>…;DNS=<dns>…` (a bare `URI=` when there is none, as Envoy writes it)")],
+        summary: "`x-forwarded-client-cert` as Envoy's connection manager writes it under `forward_client_cert_details: SANITIZE_SET` with `set_current_client_cert_details` `subject`, `cert`, `uri`, `dns` (Envoy docs, HTTP header manipulation, x-forwarded-client-cert; source/common/http/conn_manager_utility.cc): byte-identical to Envoy's for certificates whose Subject and SANs hold none of `,;=\"\\`, `%` or a space (tests/e2e: bob and carol against Envoy 1.40 itself). Where Envoy writes a URI or DNS SAN raw, so that one holding `;` or `,` adds fields or elements, the filter double-quotes every value holding `,;=\"\\` and backslash-escapes `\"` and `\\` inside quotes (the grammar Envoy documents), and writes SAN bytes as `san_dns` elements do (`%XX` for `%`, `,`, space, bytes outside visible ASCII). Differences: no `By` (the proxy's own certificate; the filter is not told about it); `Chain` (every presented certificate, the leaf first, URL-encoded PEM, after `Cert`, as Envoy orders them) only where the host gives the chain, as for preset `rfc9440`'s `client-cert-chain`; on ngx_wasm_module never. The client's `x-forwarded-client-cert` is owned and stripped like every mapped header; on Envoy, use this preset instead of the connection manager's own XFCC, not with it.",
+        headers: &[h("x-forwarded-client-cert", "envoy.xfcc", "`Hash=<sha256 hex>;Cert=\"<url-encoded PEM>\";Chain=\"<url-encoded PEMs>\";Subject=\"<RFC 2253>\";URI=<uri>…;DNS=<dns>…` (`Chain` where the host gives the chain; a bare `URI=` when there is none, as Envoy writes it)")],
     },
     Preset {
         name: "aws-alb",
@@ -277,7 +280,7 @@ pub const PRESETS: &[Preset] = &[
     Preset {
         name: "gcp",
         #[cfg(test)]
-        summary: "Google Cloud Application Load Balancer's mTLS custom-header variables, under the header names Google's docs use (Cloud Load Balancing, \"Create custom headers\", mutual TLS variables), with Google's size limits: a variable over its limit is named in `client_cert_error` (comma-joined) and its header is not sent (Google sends it empty). Differences: the certificate variables are sent only for a verified certificate (Google also fills some for one that failed validation when the backend allows it); no `X-Client-Cert-Chain` (the host gives no chain).",
+        summary: "Google Cloud Application Load Balancer's mTLS custom-header variables, under the header names Google's docs use (Cloud Load Balancing, \"Create custom headers\", mutual TLS variables), with Google's size limits: a variable over its limit is named in `client_cert_error` (comma-joined) and its header is not sent (Google sends it empty). Differences: the certificate variables are sent only for a verified certificate (Google also fills some for one that failed validation when the backend allows it); no `X-Client-Cert-Chain` in the preset (where the host gives the chain, map `client_cert_chain_rfc9440` to it).",
         headers: &[
             h("x-client-cert-present", "gcp.client_cert_present", "`true` when a certificate was presented, `false` when none was"),
             h("x-client-cert-chain-verified", "gcp.client_cert_chain_verified", "`true` for a verified certificate, else `false`"),
@@ -336,6 +339,7 @@ pub const SIMPLE_FIELDS: &[(&str, Field)] = &[
     ("cert_der_base64", Field::CertDerBase64),
     ("cert_pem_urlencoded", Field::CertPemUrlencoded),
     ("client_cert_rfc9440", Field::ClientCertRfc9440),
+    ("client_cert_chain_rfc9440", Field::ClientCertChainRfc9440),
     ("not_before", Field::Time(Bound::NotBefore, TimeForm::OpenSsl)),
     ("not_after", Field::Time(Bound::NotAfter, TimeForm::OpenSsl)),
     ("not_before_rfc3339", Field::Time(Bound::NotBefore, TimeForm::Rfc3339)),
@@ -442,6 +446,10 @@ pub const FIELD_ROWS: &[FieldRow] = &[
     FieldRow {
         names: &["client_cert_rfc9440"],
         doc: "`:base64-DER:` (RFC 9440 section 2.2)",
+    },
+    FieldRow {
+        names: &["client_cert_chain_rfc9440"],
+        doc: "RFC 9440 section 2.3: the certificates the client presented after the leaf, in TLS order, `:base64-DER:, :base64-DER:`; not sent when there are none or the host gives no chain (preset `rfc9440`)",
     },
     FieldRow {
         names: &["not_before", "not_after"],

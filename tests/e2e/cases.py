@@ -23,7 +23,7 @@ TOKEN = "t0ken-from-config"
 ENV_TOKEN = "t0ken-from-env"
 # x-client also covers the gcp preset's X-Client-Cert-*.
 OWNED_PREFIXES = ("x-ssl", "x-cert", "cf-", "x-client", "x-amzn-mtls", "x-forwarded-tls-client-cert", "ssl-client",
-                  "x-mtls-headers")
+                  "x-mtls-headers", "client-cert")
 # Owned only by the configurations that map it (preset envoy-xfcc); Envoy itself writes it for the others.
 XFCC = "x-forwarded-client-cert"
 # Owned when `sign` is set (and cleared by the Kong pre-function code then).
@@ -286,9 +286,7 @@ def custom_more(certs: Path) -> Expected:
 # anchor's documented format, not from the filter's code.
 
 
-def pem_text(c: Path) -> str:
-    """The PEM as OpenSSL wrote it (64-character lines, a final newline): what nginx and Envoy encode."""
-    return c.read_text()
+pem_text = ci.leaf_pem
 
 
 def aws_alb(name: str) -> Callable[[Path], Expected]:
@@ -402,20 +400,24 @@ def _xfcc_value(value: str, always: bool = False) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def envoy_xfcc(c: Path) -> str:
-    """The XFCC element of README's `envoy-xfcc` preset, from OpenSSL's values (SANs as `san_dns` elements)."""
+def envoy_xfcc(c: Path, chain: bool = False) -> str:
+    """The XFCC element of README's `envoy-xfcc` preset, from OpenSSL's values (SANs as `san_dns` elements); with
+    `chain`, the `Chain=` of every certificate the test clients present (certinfo.presented)."""
     sans = ci.sans(c)
     out = f"Hash={ci.fingerprint(c, 'sha256')};Cert={_xfcc_value(quote(pem_text(c), safe=''), True)}"
+    if chain:
+        pems = "".join(ci.pem(der) for der in ci.presented(c))
+        out += f";Chain={_xfcc_value(quote(pems, safe=''), True)}"
     out += f";Subject={_xfcc_value(ci.dn_header(c, 'subject'), True)}"
     out += "".join(f";URI={_xfcc_value(ci.san_header([u]))}" for u in sans["uri"]) or ";URI="
     out += "".join(f";DNS={_xfcc_value(ci.san_header([d]))}" for d in sans["dns"])
     return out
 
 
-def upstream_xfcc_is(name: str) -> Callable[[Path, harness.Response], None]:
+def upstream_xfcc_is(name: str, chain: bool = False) -> Callable[[Path, harness.Response], None]:
     def check(certs: Path, resp: harness.Response) -> None:
         xfcc = [v for n, v in resp.upstream_headers() if n == "x-forwarded-client-cert"]
-        assert xfcc == [_as_received(envoy_xfcc(certs / f"{name}.crt"))], xfcc
+        assert xfcc == [_as_received(envoy_xfcc(certs / f"{name}.crt", chain))], xfcc
 
     return check
 
@@ -531,27 +533,34 @@ def _line(name: str, value: str) -> int:
 
 
 def budgeted(sent: list[tuple[str, str, str]], header_max: int = 8192, total_max: int = 16384) -> Expected:
-    """`sent`: (name, value, class) in the order the filter writes them; class "body", "detail" or "kept". Bodies go
-    first, then details: each over `header_max` in order, then the largest while the total is over `total_max`;
-    XFCC first loses its Cert= pair."""
+    """`sent`: (name, value, class) in the order the filter writes them; class "chain", "body", "detail", "kept", or
+    "xfcc" (an envoy.xfcc header: "chain" while it has a Chain= pair, then "body"). Chains go first, then bodies,
+    then details: each over `header_max` in order, then the largest while the total is over `total_max`; XFCC
+    first loses its Chain= pair, then its Cert= pair."""
     sent = list(sent)
     dropped = []
-    for cls in ("body", "detail"):
+
+    def class_of(value: str, c: str) -> str:
+        return c if c != "xfcc" else "chain" if ';Chain="' in value else "body"
+
+    for cls in ("chain", "body", "detail"):
         while True:
-            over = [i for i, (n, v, c) in enumerate(sent) if c == cls and _line(n, v) > header_max]
+            mine = [i for i, (n, v, c) in enumerate(sent) if class_of(v, c) == cls]
+            over = [i for i in mine if _line(*sent[i][:2]) > header_max]
             total = sum(_line(n, v) for n, v, _ in sent)
             if over:
                 i = over[0]
-            elif total > total_max and [h for h in sent if h[2] == cls]:
-                i = max((i for i, h in enumerate(sent) if h[2] == cls), key=lambda i: _line(*sent[i][:2]))
+            elif total > total_max and mine:
+                i = max(mine, key=lambda i: _line(*sent[i][:2]))
             else:
                 break
             name, value, c = sent[i]
-            if name == XFCC and ';Cert="' in value:
-                start = value.index(';Cert="')
-                end = value.index('"', start + 7) + 1
+            pair = next((p for p in (";Chain=", ";Cert=") if c == "xfcc" and f'{p}"' in value), None)
+            if pair:
+                start = value.index(f'{pair}"')
+                end = value.index('"', start + len(pair) + 1) + 1
                 sent[i] = (name, value[:start] + value[end:], c)
-                dropped.append(f"{name}:cert")
+                dropped.append(f"{name}:{pair[1:-1].lower()}")
             else:
                 del sent[i]
                 dropped.append(name)
@@ -575,9 +584,36 @@ def cloudflare_with_bodies(certs: Path) -> list[tuple[str, str, str]]:
     ]
 
 
+def rfc9440(name: str, chain: bool = True) -> Callable[[Path], Expected]:
+    """Preset rfc9440: the leaf, and with `chain` (a host that gives it) the certificates presented after it."""
+    def expected(certs: Path) -> Expected:
+        c = certs / f"{name}.crt"
+        after = ci.presented(c)[1:] if chain else []
+        return _drop_none({
+            "client-cert": f":{ci.der_base64(c)}:",
+            "client-cert-chain": ", ".join(f":{base64.b64encode(d).decode()}:" for d in after) or None,
+        })
+
+    return expected
+
+
+# Preset rfc9440 and envoy.xfcc with large.crt, which the test clients present with the CA after it: over the
+# default per-header budget with its Chain=, and over a 8000-byte total with the chain header too.
+RFC9440_XFCC = {"preset": "rfc9440", "headers": {"x-client-xfcc": "envoy.xfcc"}, "max_total_bytes": 8000}
+
+
+def rfc9440_xfcc_budgeted(chain: bool) -> Callable[[Path], Expected]:
+    def expected(certs: Path) -> Expected:
+        c = certs / "large.crt"
+        sent = [(n, v, "chain" if n == "client-cert-chain" else "body") for n, v in rfc9440("large", chain)(certs).items()]
+        return budgeted(sent + [("x-client-xfcc", envoy_xfcc(c, chain), "xfcc")], total_max=8000)
+
+    return expected
+
+
 def upstream_xfcc_is_large_without_cert(certs: Path, resp) -> None:
     xfcc = [v for n, v in resp.upstream_headers() if n == XFCC]
-    [(_, want)] = [(n, v) for n, v in budgeted([(XFCC, envoy_xfcc(certs / "large.crt"), "body")], 4000).items()
+    [(_, want)] = [(n, v) for n, v in budgeted([(XFCC, envoy_xfcc(certs / "large.crt"), "xfcc")], 4000).items()
                    if n == XFCC]
     assert xfcc == [want] and "Cert=" not in want and "Hash=" in want, xfcc
 
@@ -613,10 +649,16 @@ class Case:
     check: Optional[Callable[[Path, harness.Response], None]] = None
     # Kong has no XFCC and reads the certificate from nginx: where that changes the outcome, Kong's expectation.
     kong_expect: Optional[Callable[[Path], Expected]] = None
+    kong_check: Optional[Callable[[Path, harness.Response], None]] = None
     envoy_only_check: bool = False
 
     def expected_for(self, host: str) -> Optional[Callable[[Path], Expected]]:
         return self.kong_expect if host == "kong" and self.kong_expect is not None else self.expect
+
+    def check_for(self, host: str) -> Optional[Callable[[Path, harness.Response], None]]:
+        if host == "kong":
+            return None if self.envoy_only_check else self.kong_check or self.check
+        return self.check
 
 
 def upstream_xfcc_is_alice(certs: Path, resp: harness.Response) -> None:
@@ -658,11 +700,28 @@ CASES = [
         "x-client-cert-present": "false", "x-client-cert-chain-verified": "false",
         "x-client-cert-error": "client_cert_not_provided"}, cert=None, envoy=NO_CERT_OK,
         send=[("X-Client-Cert-Chain-Verified", "true")]),
+    # Envoy gives the chain (XFCC Chain=, SANITIZE_SET with chain: the harness's default); ngx_wasm_module never.
     Case("preset-envoy-xfcc-carol", {"preset": "envoy-xfcc"}, nothing, cert="carol",
          send=lambda certs: [("X-Forwarded-Client-Cert", xfcc_element(certs, "alice"))],
-         check=upstream_xfcc_is("carol")),
+         check=upstream_xfcc_is("carol", chain=True), kong_check=upstream_xfcc_is("carol")),
     Case("preset-envoy-xfcc-alice-h2", {"preset": "envoy-xfcc"}, nothing, h2=True,
-         send=lambda certs: [("x-forwarded-client-cert", xfcc_element(certs, "bob"))], check=upstream_xfcc_is("alice")),
+         send=lambda certs: [("x-forwarded-client-cert", xfcc_element(certs, "bob"))],
+         check=upstream_xfcc_is("alice", chain=True), kong_check=upstream_xfcc_is("alice")),
+    Case("preset-envoy-xfcc-dave-intermediate", {"preset": "envoy-xfcc"}, nothing, cert="dave",
+         check=upstream_xfcc_is("dave", chain=True), kong_check=upstream_xfcc_is("dave")),
+    Case("preset-envoy-xfcc-no-chain-given", {"preset": "envoy-xfcc"}, nothing, cert="dave",
+         envoy={"xfcc": "SANITIZE_SET_NO_CHAIN"}, check=upstream_xfcc_is("dave")),
+    Case("preset-rfc9440-dave-intermediate", {"preset": "rfc9440"}, rfc9440("dave"), cert="dave",
+         kong_expect=rfc9440("dave", chain=False),
+         send=[("Client-Cert", ":AAAA:"), ("client_cert_chain", ":AAAA:"), ("Client-Cert-Chain", ":AAAA:")]),
+    Case("preset-rfc9440-bob-chain-from-the-store", {"preset": "rfc9440"}, rfc9440("bob"), cert="bob",
+         kong_expect=rfc9440("bob", chain=False), h2=True),
+    Case("preset-rfc9440-no-chain-given", {"preset": "rfc9440"}, rfc9440("dave", chain=False), cert="dave",
+         envoy={"xfcc": "SANITIZE_SET_NO_CHAIN"}),
+    # A forwarded XFCC whose Chain= starts with another certificate than the connection's: no identity at all.
+    Case("preset-rfc9440-forward-only-foreign-chain", {"preset": "rfc9440"}, nothing, cert="bob",
+         envoy={"xfcc": "FORWARD_ONLY"}, kong_expect=rfc9440("bob", chain=False),
+         send=lambda certs: [("x-forwarded-client-cert", f'Hash=00;Chain="{quote(ci.leaf_pem(certs / "alice.crt"), safe="")}"')]),
     # Values with `,;="\\` (alice's DN escapes, inject's URI SAN): quoted, and parsed back by crates.io xfcc-parser.
     Case("preset-envoy-xfcc-alice-parsed", {"preset": "envoy-xfcc"}, nothing,
          check=xfcc_parses_as_the_certificate("alice")),
@@ -702,7 +761,10 @@ CASES = [
          lambda certs: budgeted(cloudflare_with_bodies(certs), 8192, 6000), cert="large"),
     Case("budget-default-fits", BUDGET_BODIES, lambda certs: budgeted(cloudflare_with_bodies(certs)), cert="large"),
     Case("budget-xfcc-keeps-the-hash", {"preset": "envoy-xfcc", "max_header_bytes": 4000},
-         lambda _: {FLAG: f"{XFCC}:cert"}, cert="large", check=upstream_xfcc_is_large_without_cert),
+         lambda _: {FLAG: f"{XFCC}:cert"}, cert="large", check=upstream_xfcc_is_large_without_cert,
+         envoy={"xfcc": "SANITIZE_SET_NO_CHAIN"}),
+    Case("budget-the-chain-goes-first", RFC9440_XFCC, rfc9440_xfcc_budgeted(True), cert="large",
+         kong_expect=rfc9440_xfcc_budgeted(False)),
     Case("custom-more-fields", CUSTOM_MORE, custom_more, cert="carol",
          send=[("X-Client-Present", "1"), ("x_client_x5t", "forged"), ("X-Client-Pin", "forged")]),
     Case("custom-odd-values", CUSTOM_ODD, custom_odd, cert="odd",

@@ -156,6 +156,34 @@ def der(cert: Path) -> bytes:
     ).stdout
 
 
+def leaf_pem(cert: Path) -> str:
+    """The leaf's PEM as OpenSSL wrote it (64-character lines, a final newline): what nginx and Envoy encode. The
+    file's first block: dave.crt goes on with its chain."""
+    text = cert.read_text()
+    end = "-----END CERTIFICATE-----\n"
+    return text[: text.index(end) + len(end)]
+
+
+def pem(der_bytes: bytes) -> str:
+    """A certificate's PEM as OpenSSL writes it."""
+    b64 = base64.b64encode(der_bytes).decode()
+    lines = "".join(b64[i:i + 64] + "\n" for i in range(0, len(b64), 64))
+    return f"-----BEGIN CERTIFICATE-----\n{lines}-----END CERTIFICATE-----\n"
+
+
+def presented(cert: Path) -> list[bytes]:
+    """The certificates the test clients (Python's ssl, curl: both OpenSSL) present for `cert`, leaf first, as DER:
+    every certificate in the file; a file with the leaf alone gets the trusted CA that issued it after it, since
+    OpenSSL completes a client's chain from its trust store when the file holds none (measured on real Envoy:
+    test_envoy.py's test_envoy_chain_is_what_the_test_clients_present)."""
+    blocks = re.findall(r"-----BEGIN CERTIFICATE-----\n.*?-----END CERTIFICATE-----\n", cert.read_text(), re.S)
+    ders = [base64.b64decode("".join(b.splitlines()[1:-1])) for b in blocks]
+    ca = cert.parent / "ca.crt"
+    if len(ders) == 1 and dn(cert, "issuer") == dn(ca, "subject"):
+        ders.append(der(ca))
+    return ders
+
+
 def der_base64(cert: Path) -> str:
     return base64.b64encode(der(cert)).decode()
 

@@ -58,18 +58,46 @@ def test_upstream_headers(case: Case, envoy_for, certs, upstream):
         return
     assert resp.json()["path"] == path
     assert_owned(resp, case.expect(certs))
-    if case.check is not None:
-        case.check(certs, resp)
+    check = case.check_for("envoy")
+    if check is not None:
+        check(certs, resp)
 
 
-@pytest.mark.parametrize("name", ["bob", "carol"])
-def test_envoy_xfcc_field_is_envoys_own_header(name, envoy_for, certs):
+@pytest.mark.parametrize("xfcc", ["SANITIZE_SET_NO_CHAIN", "SANITIZE_SET"], ids=["no-chain", "chain"])
+@pytest.mark.parametrize("name", ["bob", "carol", "dave"])
+def test_envoy_xfcc_field_is_envoys_own_header(name, xfcc, envoy_for, certs):
     """The `envoy.xfcc` field (preset envoy-xfcc) byte for byte against the XFCC Envoy itself writes with
-    SANITIZE_SET and subject, cert, uri, dns (no chain), for certificates with no `,;="\\`, `%` or space in a SAN."""
-    envoy = envoy_for({"headers": {"x-client-xfcc": "envoy.xfcc"}}, xfcc="SANITIZE_SET_NO_CHAIN")
+    SANITIZE_SET and subject, cert, uri, dns, with and without chain, for certificates with no `,;="\\`, `%` or
+    space in a SAN (dave presents an intermediate; bob and carol get the CA after them from the client's store)."""
+    envoy = envoy_for({"headers": {"x-client-xfcc": "envoy.xfcc"}}, xfcc=xfcc)
     resp = send(envoy, certs, name, [])
     got = dict(resp.upstream_headers())
     assert got["x-client-xfcc"] == got["x-forwarded-client-cert"], got
+    assert ('Chain="' in got["x-client-xfcc"]) == (xfcc == "SANITIZE_SET"), got
+
+
+@pytest.mark.parametrize("h2", [False, True], ids=["h1", "h2"])
+@pytest.mark.parametrize("name", ["bob", "dave", "rogue"])
+def test_envoy_chain_is_what_the_test_clients_present(name, h2, envoy_for, certs):
+    """The host facts the chain cases stand on, probed on real Envoy and on the Wasm host's Envoy profile alike:
+    Envoy's XFCC `Chain=` is every certificate the client presented, leaf first (certinfo.presented: dave's file
+    chain; for bob, the CA OpenSSL's client adds from its store; rogue's issuer is in no store, so rogue alone), and
+    its Cert= and Chain= are what the emulator writes (wasmhost.envoy_xfcc)."""
+    from urllib.parse import unquote
+
+    import certinfo as ci
+    import wasmhost as wh
+
+    envoy = envoy_for({}, accept_untrusted=True)
+    got = dict(send(envoy, certs, name, [], h2=h2).upstream_headers())["x-forwarded-client-cert"]
+    [(_, emulated)] = wh.envoy_xfcc(certs, name, [], "SANITIZE_SET")
+
+    def pairs(xfcc: str) -> dict:
+        return {k: xfcc.split(f';{k}="')[1].split('"')[0] for k in ("Cert", "Chain")}
+
+    assert pairs(got) == pairs(emulated), (got, emulated)
+    chain = unquote(pairs(got)["Chain"])
+    assert chain == "".join(ci.pem(der) for der in ci.presented(certs / f"{name}.crt")), chain
 
 
 def test_envoy_own_xfcc_misreads_a_san_with_a_semicolon(envoy_for, certs):

@@ -61,8 +61,9 @@ def test_upstream_headers(case: Case, profile, engine, host, wasm, certs):
         return
     assert result.forwarded, result
     assert_owned(result, expect(certs))
-    if case.check is not None and not (profile == "kong" and case.envoy_only_check):
-        case.check(certs, result)
+    check = case.check_for(profile)
+    if check is not None:
+        check(certs, result)
 
 
 @pytest.mark.parametrize("profile", wh.HOSTS)

@@ -65,7 +65,7 @@ def peer_cert(certs: Path, name: str) -> dict:
     c = certs / f"{name}.crt"
     der = ci.der(c)
     return {
-        "pem": c.read_text(),
+        "pem": ci.leaf_pem(c),
         "sha256": hashlib.sha256(der).hexdigest(),
         "sha1": hashlib.sha1(der).hexdigest(),
         "subject_dn": ci.dn(c, "subject"),
@@ -84,15 +84,18 @@ def connection(certs: Path, cert: Optional[str], *, tls: bool = True) -> dict:
 
 def envoy_xfcc(certs: Path, cert: Optional[str], headers: list, mode: str) -> list:
     """Envoy's connection manager before any filter: SANITIZE_SET drops the client's XFCC and writes its own
-    (Hash, Cert, Subject) for a presented certificate; FORWARD_ONLY passes the client's through."""
-    if mode != "SANITIZE_SET":
+    (Hash, Cert, Chain: every certificate the client presented, Subject) for a presented certificate;
+    SANITIZE_SET_NO_CHAIN the same without Chain; FORWARD_ONLY passes the client's through. The same probe runs on
+    real Envoy (test_envoy.py, test_envoy_xfcc_is_the_emulators)."""
+    if not mode.startswith("SANITIZE_SET"):
         return headers
     out = [(n, v) for n, v in headers if n.lower() != "x-forwarded-client-cert"]
     if cert is not None:
         c = certs / f"{cert}.crt"
-        pem = quote(c.read_text(), safe="")
-        out.append(("x-forwarded-client-cert",
-                    f'Hash={ci.fingerprint(c, "sha256")};Cert="{pem}";Subject="{ci.dn(c, "subject")}"'))
+        value = f'Hash={ci.fingerprint(c, "sha256")};Cert="{quote(ci.leaf_pem(c), safe="")}"'
+        if mode == "SANITIZE_SET":
+            value += f';Chain="{quote("".join(ci.pem(d) for d in ci.presented(c)), safe="")}"'
+        out.append(("x-forwarded-client-cert", value + f';Subject="{ci.dn(c, "subject")}"'))
     return out
 
 

@@ -194,15 +194,7 @@ impl ClientCert {
 
     /// PEM with 64-character lines and a final newline, as OpenSSL writes it.
     pub fn pem(&self) -> String {
-        let b64 = self.der_base64();
-        let mut out = String::with_capacity(b64.len() + b64.len() / 64 + 64);
-        out.push_str("-----BEGIN CERTIFICATE-----\n");
-        for chunk in b64.as_bytes().chunks(64) {
-            out.push_str(core::str::from_utf8(chunk).unwrap_or_default());
-            out.push('\n');
-        }
-        out.push_str("-----END CERTIFICATE-----\n");
-        out
+        der_to_pem(&self.der)
     }
 
     /// The SPIFFE ID: an X.509-SVID has exactly one URI SAN, with scheme `spiffe` (SPIFFE X509-SVID spec, 2).
@@ -329,6 +321,46 @@ const END: &[u8] = b"-----END CERTIFICATE-----";
 
 /// Decodes one PEM certificate. Envoy 1.40 and nginx give plain PEM with `\n` line breaks; we accept any ASCII
 /// whitespace inside the base64 body and refuse anything else around the block (RFC 7468 section 2).
+/// A certificate's PEM with 64-character lines and a final newline, as OpenSSL writes it.
+pub fn der_to_pem(der: &[u8]) -> String {
+    let b64 = Base64::encode_string(der);
+    let mut out = String::with_capacity(b64.len() + b64.len() / 64 + 64);
+    out.push_str("-----BEGIN CERTIFICATE-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(core::str::from_utf8(chunk).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
+}
+
+/// The most certificates a presented chain may hold (the leaf included); a longer one is refused, not cut.
+pub const MAX_CHAIN: usize = 10;
+
+/// A sequence of `CERTIFICATE` PEM blocks (a presented chain, as Envoy's XFCC `Chain=` holds it), each decoded; only
+/// whitespace may surround them.
+pub fn pem_chain_to_der(pem: &[u8]) -> Result<Vec<Vec<u8>>, CertError> {
+    let mut out = Vec::new();
+    let mut rest = trim_ascii(pem);
+    while !rest.is_empty() {
+        let end = find(rest, END).ok_or(CertError::Pem("missing END CERTIFICATE or trailing data"))? + END.len();
+        if out.len() == MAX_CHAIN {
+            return Err(CertError::TooLarge);
+        }
+        out.push(pem_to_der(rest.get(..end).unwrap_or_default())?);
+        rest = trim_ascii(rest.get(end..).unwrap_or_default());
+    }
+    Ok(out)
+}
+
+/// Whether `der` is one certificate, and within the size any certificate here may have.
+pub fn check_der(der: &[u8]) -> Result<(), CertError> {
+    if der.len() > MAX_CERT_DER {
+        return Err(CertError::TooLarge);
+    }
+    Certificate::from_der(der).map(|_| ()).map_err(|_| CertError::Der)
+}
+
 pub fn pem_to_der(pem: &[u8]) -> Result<Vec<u8>, CertError> {
     if pem.len() > MAX_CERT_PEM {
         return Err(CertError::TooLarge);
