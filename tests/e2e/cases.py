@@ -1,8 +1,8 @@
 """The request and configuration tables shared by every host the filter runs in: real Envoy (test_envoy.py) and
 the Wasm test host on its Envoy and Kong profiles (test_wasm_host.py).
 
-Every request case names the exact set of identity headers the upstream must receive (names starting with x-ssl,
-x-cert, cf- or x-client, `_` read as `-`): forged copies gone, the real values present once, nothing else.
+Every request case names the exact set of identity headers the upstream must receive (names starting with one of
+OWNED_PREFIXES, `_` read as `-`): forged copies gone, the real values present once, nothing else.
 Expected values come from OpenSSL (certinfo.py), never from the code under test. Configurations judged valid or
 invalid come from tests/cases/configs.json, which the filter's unit tests and Kong's schema test read too.
 """
