@@ -81,6 +81,9 @@ pub const NGX_SSL_CLIENT_RAW_CERT: Attribute<Vec<u8>> = Attribute { name: "ngx.s
 /// nginx's `$nginx_version`: set on every request, plain HTTP included, so it tells ngx_wasm_module apart from Envoy
 /// (where `ngx.*` is "not found") before anything else is read.
 pub const NGX_NGINX_VERSION: Attribute<()> = Attribute { name: "ngx.nginx_version", decode: present };
+/// nginx's `$connection`: the connection's serial number, from a counter shared by the workers and never reused
+/// while they run (ngx_event_accept), so it names one TLS session for every request on it, HTTP/2 streams included.
+pub const NGX_CONNECTION: Attribute<u64> = Attribute { name: "ngx.connection", decode: decimal };
 
 /// Envoy bool: exactly one byte, 0 or 1.
 fn envoy_bool(v: &[u8]) -> Result<bool, Malformed> {
@@ -129,6 +132,11 @@ fn ngx_verify(v: &[u8]) -> Result<NgxVerify, Malformed> {
 
 fn bytes(v: &[u8]) -> Result<Vec<u8>, Malformed> {
     Ok(v.to_vec())
+}
+
+fn decimal(v: &[u8]) -> Result<u64, Malformed> {
+    let digits = core::str::from_utf8(v).ok().filter(|d| d.bytes().all(|b| b.is_ascii_digit()));
+    digits.and_then(|d| d.parse().ok()).ok_or(Malformed::Value("is not a decimal number"))
 }
 
 fn present(_: &[u8]) -> Result<(), Malformed> {

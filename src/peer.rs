@@ -7,7 +7,8 @@ use mtls_headers_core::{Certs, Peer, Presented};
 
 use crate::catalog::{
     AttributeError, NgxVerify, ENVOY_MTLS, ENVOY_PEER_CERTIFICATE, ENVOY_PEER_CERTIFICATE_VALID,
-    ENVOY_SHA256_PEER_DIGEST, NGX_NGINX_VERSION, NGX_SSL_CLIENT_RAW_CERT, NGX_SSL_CLIENT_VERIFY, XFCC_HEADER,
+    ENVOY_SHA256_PEER_DIGEST, NGX_CONNECTION, NGX_NGINX_VERSION, NGX_SSL_CLIENT_RAW_CERT, NGX_SSL_CLIENT_VERIFY,
+    XFCC_HEADER,
 };
 use crate::host::{Headers, Host, Level};
 use crate::xfcc;
@@ -59,7 +60,15 @@ pub struct PeerMemo {
     last_chain_key: [u8; 32],
     /// Envoy: that no chain is given has been logged (once per VM).
     no_chain_logged: bool,
+    /// Kong: connections (nginx `$connection`) whose certificate nginx verified, with its SHA-256, most recent last.
+    /// A TLS connection's client certificate and its verification cannot change (nginx refuses renegotiation, and
+    /// has no TLS 1.3 post-handshake authentication), so a later request on one reads neither again.
+    verified_connections: Vec<(u64, [u8; 32])>,
 }
+
+/// How many verified connections a VM remembers: about the keep-alive connections one worker serves at once; a
+/// forgotten one costs its next request the two reads.
+const VERIFIED_CONNECTIONS: usize = 256;
 
 impl PeerMemo {
     pub fn detected(&self) -> Option<HostKind> {
@@ -86,6 +95,9 @@ enum Der<'a> {
     Known(Vec<u8>),
     /// Kong: the PEM, known to hold the certificate of this SHA-256 (decoded only on a miss).
     Pem(Vec<u8>),
+    /// Kong, a connection already verified: `ngx.ssl_client_raw_cert`, read only on a miss and checked against the
+    /// SHA-256 remembered for the connection.
+    Ngx(&'a dyn Host),
     /// Envoy: `connection.peer_certificate`, read only on a miss and checked against the connection's digest.
     Envoy {
         source: Source,
@@ -110,6 +122,16 @@ impl Presented for PeerCert<'_> {
         let leaf = match self.der {
             Der::Known(der) => Ok(der),
             Der::Pem(pem) => pem_to_der(&pem).map_err(PeerError::Cert),
+            Der::Ngx(host) => {
+                let pem = NGX_SSL_CLIENT_RAW_CERT
+                    .read(host)?
+                    .ok_or(PeerError::Inconsistent("a verified connection's ssl_client_raw_cert is empty"))?;
+                let der = pem_to_der(&pem).map_err(PeerError::Cert)?;
+                if sha256(&der) != self.sha256 {
+                    return Err(PeerError::Inconsistent("a verified connection's certificate changed"));
+                }
+                Ok(der)
+            }
             Der::Envoy { source, host, headers } => {
                 let der = envoy_peer_der(source, host, headers, None)?;
                 if sha256(&der) != self.sha256 {
@@ -170,7 +192,24 @@ pub fn read<'a>(
     }
 }
 
-fn read_ngx(host: &dyn Host, memo: &mut PeerMemo) -> Result<Peer<PeerCert<'static>>, PeerError> {
+fn read_ngx<'a>(host: &'a dyn Host, memo: &mut PeerMemo) -> Result<Peer<PeerCert<'a>>, PeerError> {
+    let connection = NGX_CONNECTION.read(host)?;
+    if let Some(at) = connection.and_then(|n| memo.verified_connections.iter().rposition(|(c, _)| *c == n)) {
+        let entry = memo.verified_connections.remove(at);
+        memo.verified_connections.push(entry);
+        return Ok(Peer::Verified(PeerCert { sha256: entry.1, der: Der::Ngx(host), chain: None }));
+    }
+    let peer = read_ngx_verification(host, memo)?;
+    if let (Some(n), Peer::Verified(cert)) = (connection, &peer) {
+        if memo.verified_connections.len() >= VERIFIED_CONNECTIONS {
+            memo.verified_connections.remove(0);
+        }
+        memo.verified_connections.push((n, cert.sha256));
+    }
+    Ok(peer)
+}
+
+fn read_ngx_verification(host: &dyn Host, memo: &mut PeerMemo) -> Result<Peer<PeerCert<'static>>, PeerError> {
     match NGX_SSL_CLIENT_VERIFY.read(host)? {
         // Plain HTTP, or TLS without `ssl_verify_client`: nginx leaves the variable empty.
         None | Some(NgxVerify::None) => Ok(Peer::None),

@@ -6,8 +6,8 @@
 
 use mtls_headers::adapter::{on_request_headers, Outcome, State};
 use mtls_headers::catalog::{
-    ENVOY_MTLS, ENVOY_PEER_CERTIFICATE, ENVOY_PEER_CERTIFICATE_VALID, ENVOY_SHA256_PEER_DIGEST, NGX_NGINX_VERSION,
-    NGX_SSL_CLIENT_RAW_CERT, NGX_SSL_CLIENT_VERIFY,
+    ENVOY_MTLS, ENVOY_PEER_CERTIFICATE, ENVOY_PEER_CERTIFICATE_VALID, ENVOY_SHA256_PEER_DIGEST, NGX_CONNECTION,
+    NGX_NGINX_VERSION, NGX_SSL_CLIENT_RAW_CERT, NGX_SSL_CLIENT_VERIFY,
 };
 use mtls_headers::fake::FakeHost;
 use mtls_headers_core::config::{Config, HostKind};
@@ -849,4 +849,37 @@ fn chain_is_taken_only_when_it_starts_with_the_connection_certificate() {
         assert_eq!(host.header("client-cert"), None, "{name}");
         assert!(host.log_text().contains("no identity injected"), "{name}");
     }
+}
+
+/// Kong: a verified connection (`ngx.connection`) is remembered, so its next requests read neither
+/// `ngx.ssl_client_verify` nor the PEM; another connection reads both. On an identity cache miss the PEM is read
+/// again and must still be the connection's certificate.
+#[test]
+fn kong_remembers_verified_connections() {
+    let cfg = baas();
+    let on = |host: FakeHost, n: &str| forged(host.with_property(NGX_CONNECTION, n.to_string()));
+    let mut state = State::new(4);
+    let mut first = on(verified(Profile::Kong, &pki("alice.crt")), "7");
+    on_request_headers(&cfg, &mut first, &mut state);
+    assert_eq!(first.header("x-ssl-client-cn"), Some(golden("alice.cn")));
+    // The same connection: nothing else answered, the identity stays.
+    let mut again = on(kong(), "7");
+    on_request_headers(&cfg, &mut again, &mut state);
+    assert_eq!(owned(&again, &cfg), owned(&first, &cfg));
+    // Another connection is read in full: without a certificate, the token alone.
+    let mut other = on(no_cert(Profile::Kong), "8");
+    on_request_headers(&cfg, &mut other, &mut state);
+    assert_eq!(owned(&other, &cfg), pairs(&[("x-ssl-validate-token", TOKEN)]));
+
+    // One cached identity: bob's connection evicts alice's identity, and connection 7's next request reads its PEM.
+    let mut state = State::new(1);
+    on_request_headers(&cfg, &mut on(verified(Profile::Kong, &pki("alice.crt")), "7"), &mut state);
+    on_request_headers(&cfg, &mut on(verified(Profile::Kong, &pki("bob.crt")), "9"), &mut state);
+    let mut changed = on(kong().with_property(NGX_SSL_CLIENT_RAW_CERT, pki("bob.crt")), "7");
+    on_request_headers(&cfg, &mut changed, &mut state);
+    assert_eq!(owned(&changed, &cfg), pairs(&[]), "fails closed: an unreadable answer sends nothing");
+    assert!(changed.log_text().contains("certificate changed"));
+    let mut reread = on(kong().with_property(NGX_SSL_CLIENT_RAW_CERT, pki("alice.crt")), "7");
+    on_request_headers(&cfg, &mut reread, &mut state);
+    assert_eq!(owned(&reread, &cfg), owned(&first, &cfg));
 }

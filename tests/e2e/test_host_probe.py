@@ -162,6 +162,35 @@ def test_ngx_wasm_module_facts(probe, kong_probe_host, certs):
         assert logs == []
 
 
+def test_ngx_connection_names_one_tls_connection(kong_probe_host, wasm_host, certs):
+    """The fact the filter's Kong memo of verified connections rests on (src/peer.rs, read_ngx): `ngx.connection`
+    (nginx's `$connection`) is one decimal for every request of a connection, HTTP/1.1 keep-alive and HTTP/2
+    streams alike, and another for the next connection. The emulator answers one value per scenario (one
+    connection)."""
+    ops = [(OPS, "prop ngx.connection")]
+
+    def serials(responses) -> list[str]:
+        out = []
+        for r in responses:
+            assert r.status == 200, r
+            value = dict(r.upstream_headers())["probe-prop-0"]
+            assert re.fullmatch(r"found:[0-9]+", value), value
+            out.append(value)
+        return out
+
+    client = harness.ClientCert.named(certs, "alice")
+    first = serials(harness.https_requests(kong_probe_host.port, [ops, ops, ops], client=client))
+    second = serials(harness.https_requests(kong_probe_host.port, [ops, ops], client=client))
+    streams = serials(harness.curl_requests(kong_probe_host.port, [ops, ops], client=client))
+    assert len(set(first)) == 1 and len(set(second)) == 1 and len(set(streams)) == 1, (first, second, streams)
+    assert len({first[0], second[0], streams[0]}) == 3, (first, second, streams)
+    conn = wh.connection(certs, "alice")
+    out = wasm_host.run(wh.scenario(PROBE, "kong", "", conn, [("/", False, ops), ("/", True, ops)],
+                                    pre_function=False))
+    emulated = [dict(x["headers"])["probe-prop-0"] for x in out["exchanges"]]
+    assert len(set(emulated)) == 1 and re.fullmatch(r"found:[0-9]+", emulated[0]), emulated
+
+
 @pytest.fixture(scope="module")
 def envoy_probe(envoy_pool, probe_wasm):
     """One listener for every probe: an untrusted certificate and none are let through to the filter."""

@@ -234,6 +234,32 @@ def test_audit_mode_and_metrics_in_the_shm_zone(attach, certs, upstream):
         host.stop()
 
 
+@pytest.mark.parametrize("attach", ["lua", "directive"])
+def test_keep_alive_connections_keep_their_own_identity(attach, ngx, certs):
+    """The filter remembers each verified connection (`ngx.connection`) and reads neither the verification nor
+    the PEM again on its next requests: three keep-alive connections (alice, bob, and alice again, whose
+    certificate is then cached), their requests interleaved, each request getting its own connection's identity."""
+    import http.client
+
+    host = ngx.get(json.dumps(BAAS), attach)
+    conns = []
+    for name in ("alice", "bob", "alice"):
+        ctx = harness._tls_context(harness.ClientCert.named(certs, name), ["http/1.1"])
+        conn = http.client.HTTPSConnection("localhost", host.port, context=ctx, timeout=10)
+        conns.append((name, conn))
+    try:
+        for _ in range(3):
+            for name, conn in conns:
+                conn.request("GET", f"/keep-alive/{name}")
+                r = conn.getresponse()
+                resp = harness.Response(r.status, list(r.getheaders()), r.read())
+                assert r.status == 200 and not r.will_close, (name, resp)
+                assert_owned(resp, baas(name)(certs))
+    finally:
+        for _, conn in conns:
+            conn.close()
+
+
 def test_token_from_the_environment_needs_nginx_env(ngx, certs):
     host = ngx.get(json.dumps(BAAS_ENV), "lua", env={harness.TOKEN_ENV: ENV_TOKEN})
     assert_owned(harness.send(host.port, certs, "alice", FORGED_XSSL), baas("alice", ENV_TOKEN)(certs))

@@ -576,6 +576,9 @@ pub fn property(profile: Profile, conn: &Connection, path: &[&str]) -> PropertyA
             let string = |s: &str| if s.is_empty() { NotFound } else { Value(s.as_bytes().to_vec()) };
             match (path, cert) {
                 (["ngx", "nginx_version"], _) => string("1.25.3"),
+                // `$connection`, the connection's serial: a scenario is one connection on a fresh VM (measured:
+                // one value for every request of a connection, another per connection; tests/e2e/test_host_probe.py).
+                (["ngx", "connection"], _) => string("1"),
                 (["ngx", "https"], _) if conn.tls => string("on"),
                 (["ngx", "ssl_client_verify"], _) if conn.tls => match &conn.verify {
                     Verify::Success => string("SUCCESS"),
