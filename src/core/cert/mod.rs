@@ -470,6 +470,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_chain_is_every_block_and_at_most_max_chain_of_them() {
+        let block = |der: &[u8]| der_to_pem(der);
+        let two = format!("\n{}{}\n", block(b"one"), block(b"two"));
+        assert_eq!(pem_chain_to_der(two.as_bytes()).unwrap(), [b"one".to_vec(), b"two".to_vec()]);
+        assert_eq!(pem_chain_to_der(b" \n").unwrap(), Vec::<Vec<u8>>::new());
+        let trailing = format!("{}garbage", block(b"one"));
+        assert!(pem_chain_to_der(trailing.as_bytes()).is_err());
+        let many: String = (0..=MAX_CHAIN).map(|_| block(b"x")).collect();
+        assert_eq!(pem_chain_to_der(many.as_bytes()), Err(CertError::TooLarge));
+        let most: String = (0..MAX_CHAIN).map(|_| block(b"x")).collect();
+        assert_eq!(pem_chain_to_der(most.as_bytes()).map(|d| d.len()), Ok(MAX_CHAIN));
+        assert_eq!(check_der(b"one"), Err(CertError::Der));
+    }
+
+    #[test]
     fn serial_hex_matches_openssl_style() {
         let mut c = dummy();
         c.serial = vec![0x00, 0x8f, 0x01];
