@@ -79,12 +79,12 @@ ARMS = [
     Arm("g", "floor", "host-call floor of (d)"),
 ]
 ARM = {a.key: a for a in ARMS}
-DEFAULT_ARMS = "a,b,c,d,d2,f"
+DEFAULT_ARMS = "a,b,c,d,d2,f,g"
 
 # Arm (g): the no-op filter making exactly the host calls mtls-headers' baas preset makes per request on this host
-# once its identity cache is warm and the host detected (src/proxy.rs, src/peer.rs): the request header map,
-# the two ngx properties (the PEM comes on every request: no digest property here), the clock, six header writes.
-FLOOR_CALLS = "map=1; props=ngx.ssl_client_verify,ngx.ssl_client_raw_cert; clock=1; set=6"
+# once its identity cache is warm, the host detected and the connection seen verified (src/proxy.rs, src/peer.rs):
+# the request header map, `ngx.connection`, the clock, six header writes.
+FLOOR_CALLS = "map=1; props=ngx.connection; clock=1; set=6"
 
 # Arm (b): the BaaS headers from nginx's own variables. nginx has $ssl_client_verify, $ssl_client_serial,
 # $ssl_client_s_dn and $ssl_client_i_dn (RFC 2253, as OpenSSL prints it), but no per-attribute variable: CN and UID
@@ -751,7 +751,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument(
         "--arms",
         default=DEFAULT_ARMS,
-        help=f"comma-separated arms (default {DEFAULT_ARMS}; also g, the host-call floor of d)",
+        help=f"comma-separated arms (default {DEFAULT_ARMS})",
     )
     p.add_argument(
         "--header",
