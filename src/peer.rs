@@ -119,27 +119,28 @@ impl Presented for PeerCert<'_> {
             Some((_, Chain::Known(rest))) => Some(rest),
             Some((_, Chain::Encoded(encoded))) => Some(decode_chain(encoded, self.sha256)?),
         };
+        // A certificate read only now must be the one the key was made from.
+        let same = |der: Vec<u8>, why: &'static str| {
+            if sha256(&der) == self.sha256 {
+                Ok(der)
+            } else {
+                Err(PeerError::Inconsistent(why))
+            }
+        };
         let leaf = match self.der {
-            Der::Known(der) => Ok(der),
-            Der::Pem(pem) => pem_to_der(&pem).map_err(PeerError::Cert),
+            Der::Known(der) => der,
+            Der::Pem(pem) => pem_to_der(&pem).map_err(PeerError::Cert)?,
             Der::Ngx(host) => {
                 let pem = NGX_SSL_CLIENT_RAW_CERT
                     .read(host)?
                     .ok_or(PeerError::Inconsistent("a verified connection's ssl_client_raw_cert is empty"))?;
-                let der = pem_to_der(&pem).map_err(PeerError::Cert)?;
-                if sha256(&der) != self.sha256 {
-                    return Err(PeerError::Inconsistent("a verified connection's certificate changed"));
-                }
-                Ok(der)
+                same(pem_to_der(&pem).map_err(PeerError::Cert)?, "a verified connection's certificate changed")?
             }
-            Der::Envoy { source, host, headers } => {
-                let der = envoy_peer_der(source, host, headers, None)?;
-                if sha256(&der) != self.sha256 {
-                    return Err(PeerError::Inconsistent("the peer certificate does not match the connection's digest"));
-                }
-                Ok(der)
-            }
-        }?;
+            Der::Envoy { source, host, headers } => same(
+                envoy_peer_der(source, host, headers, None)?,
+                "the peer certificate does not match the connection's digest",
+            )?,
+        };
         Ok(Certs { leaf, chain })
     }
 }

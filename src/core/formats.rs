@@ -141,13 +141,14 @@ fn push_xfcc_value(out: &mut String, value: &str, always_quote: bool) {
 /// `Chain`, with `chain` (the certificates after the leaf), is every presented certificate's PEM, the leaf first, as
 /// Envoy writes it. No `By`: that is the proxy's own certificate, which the filter is not told about.
 pub fn xfcc(c: &ClientCert, chain: Option<&[Vec<u8>]>) -> String {
-    let leaf_pem = c.pem();
+    let leaf = cert::url_encode(&c.pem());
     let mut out = format!("Hash={};Cert=", cert::hex_lower(&c.sha256));
-    push_xfcc_value(&mut out, &cert::url_encode(&leaf_pem), true);
+    push_xfcc_value(&mut out, &leaf, true);
     if let Some(rest) = chain {
+        // Percent-encoding goes byte by byte: the leaf's encoding, then the rest's, is the encoding of them all.
         let pems: String = rest.iter().map(|der| cert::der_to_pem(der)).collect();
         out.push_str(";Chain=");
-        push_xfcc_value(&mut out, &cert::url_encode(&(leaf_pem + &pems)), true);
+        push_xfcc_value(&mut out, &(leaf + &cert::url_encode(&pems)), true);
     }
     out.push_str(";Subject=");
     push_xfcc_value(&mut out, &dn::rfc2253(&c.subject, false), true);
