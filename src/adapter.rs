@@ -4,7 +4,7 @@
 use mtls_headers_core::config::{Config, HostKind};
 use mtls_headers_core::decision::INTERNAL_ERROR_BODY;
 use mtls_headers_core::headers::shown;
-use mtls_headers_core::{decide, details, Action, Decision, Reply};
+use mtls_headers_core::{decide, details, scan, Action, Decision, Reply};
 
 use crate::host::{Counter, Host, Level};
 use crate::peer::{self, PeerMemo};
@@ -87,12 +87,13 @@ pub fn on_request_headers(cfg: &Config, host: &mut dyn Host, state: &mut State) 
             return internal_error(host, details::HOST_UNKNOWN);
         }
     };
+    let request = scan(cfg, headers.iter());
     if kind == HostKind::Kong {
         // ngx_wasm_module "removes" a request header by zeroing its hash in nginx's list; nginx's proxy module still
         // forwards such entries (measured: kong/README.md). No host call can keep a client's copy from the upstream,
         // so a request that still carries one is refused. Kong's pre-function plugin clears them before the chain
         // (kong/kong.yml), so legitimate traffic never gets here with one.
-        if let Some((name, _)) = headers.iter().find(|(name, _)| cfg.owns(name)) {
+        if let Some(name) = request.owned.first().copied().or(request.unnameable) {
             host.log(
                 Level::Warn,
                 &format!(
@@ -110,7 +111,7 @@ pub fn on_request_headers(cfg: &Config, host: &mut dyn Host, state: &mut State) 
     let decision = {
         let view: &dyn Host = host;
         let peer = peer::read(cfg, kind, view, &headers, &mut state.peer);
-        decide(cfg, headers.iter(), peer, || view.now_unix(), &mut state.core)
+        decide(cfg, request, peer, || view.now_unix(), &mut state.core)
     };
     apply(host, decision)
 }

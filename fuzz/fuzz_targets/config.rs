@@ -87,15 +87,15 @@ fn check(cfg: &Config) {
         let shown = format!("{cfg:?}").replace("Some(Secret(<redacted>))", "None");
         assert_eq!(shown, format!("{without:?}"), "Debug shows the token");
     }
-    for p in &cfg.strip_prefixes {
+    for p in cfg.owned.prefixes() {
         assert!(!p.is_empty() && valid_header_name(p) && *p == normalize_name(p), "prefix {p:?}");
         assert!(cfg.owns(format!("{}-anything", p.to_ascii_uppercase()).as_bytes()));
     }
-    for n in &cfg.strip_names {
+    for n in cfg.owned.names() {
         assert!(valid_header_name(n) && *n == normalize_name(n), "strip name {n:?}");
         assert!(cfg.owns(n.as_bytes()));
     }
-    assert!(cfg.strip_names.windows(2).all(|w| w[0] < w[1]), "strip names sorted, no duplicates");
+    assert!(cfg.owned.names().windows(2).all(|w| w[0] < w[1]), "strip names sorted, no duplicates");
     assert!((400..=599).contains(&cfg.reject_status));
     assert!(cfg.reject_body.len() <= 1024);
     assert!(cfg.trusted_issuers.iter().all(|i| !i.is_empty()));

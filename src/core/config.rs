@@ -12,7 +12,7 @@ use x509_cert::der::oid::ObjectIdentifier;
 use crate::budget;
 use crate::cert::dn;
 pub use crate::formats::Gcp;
-use crate::headers::{is_header_safe, normalize_byte, normalize_name, valid_header_name};
+use crate::headers::{is_header_safe, normalize_name, valid_header_name, Owned};
 use crate::json::{self, Json};
 use crate::policy::{self, SanAllow};
 use crate::registry;
@@ -192,10 +192,9 @@ pub struct Config {
     pub host: HostKind,
     pub source: Source,
     pub mappings: Vec<Mapping>,
-    /// Normalized (lower case, `_` as `-`) prefixes of owned header names.
-    pub strip_prefixes: Vec<String>,
-    /// Normalized owned names: every mapped header and `strip_headers`.
-    pub strip_names: Vec<String>,
+    /// Owned header names: `strip_prefixes`, every mapped header and `strip_headers`, the size budget's flag, and
+    /// with `sign` the signature's two headers.
+    pub owned: Owned,
     pub validate_token: Option<Secret>,
     pub utf8: bool,
     pub trusted_issuers: Vec<String>,
@@ -224,8 +223,7 @@ impl Default for Config {
             host: HostKind::Auto,
             source: Source::Auto,
             mappings: Vec::new(),
-            strip_prefixes: vec!["x-ssl".to_string()],
-            strip_names: Vec::new(),
+            owned: Owned::new(vec![DEFAULT_STRIP_PREFIX.to_string()], Vec::new()),
             validate_token: None,
             utf8: false,
             trusted_issuers: Vec::new(),
@@ -245,6 +243,9 @@ impl Default for Config {
 
 /// The smallest budget: room for the verdict and the token headers.
 const MIN_BUDGET: u32 = 256;
+
+/// What a configuration owns without `strip_prefixes` (SPEC: names beginning `X-SSL`).
+const DEFAULT_STRIP_PREFIX: &str = "x-ssl";
 
 pub const DEFAULT_REJECT_BODY: &str = "client certificate required\n";
 
@@ -406,13 +407,14 @@ impl Config {
         }
         mappings.extend(custom_mappings);
 
+        let mut strip_prefixes = vec![DEFAULT_STRIP_PREFIX.to_string()];
         if let Some(prefixes) = take::<Vec<String>>(&mut map, "strip_prefixes", "a list of strings")? {
-            cfg.strip_prefixes = Vec::with_capacity(prefixes.len());
+            strip_prefixes = Vec::with_capacity(prefixes.len());
             for p in prefixes {
                 if p.is_empty() || !valid_header_name(&p) {
                     return Err(err("strip_prefixes", format!("`{p}` is not a header-name prefix")));
                 }
-                cfg.strip_prefixes.push(normalize_name(&p));
+                strip_prefixes.push(normalize_name(&p));
             }
         }
         let mut strip_names: Vec<String> = mappings.iter().map(|m| normalize_name(&m.name)).collect();
@@ -430,7 +432,7 @@ impl Config {
         }
         strip_names.sort();
         strip_names.dedup();
-        cfg.strip_names = strip_names;
+        cfg.owned = Owned::new(strip_prefixes, strip_names);
 
         let token = take::<String>(&mut map, "validate_token", "a string")?;
         let token_env = take::<String>(&mut map, "validate_token_env", "a string")?;
@@ -522,21 +524,15 @@ impl Config {
         Ok(cfg)
     }
 
-    /// True when the header (any case, `_` read as `-`) belongs to the filter and must not come from the client.
-    /// Runs for every request header: compares in place, without allocating.
     /// Whether a mapping renders the presented chain (RFC 9440's `Client-Cert-Chain`, XFCC's `Chain=`): only then
     /// does an adapter read it.
     pub fn wants_chain(&self) -> bool {
         self.mappings.iter().any(|m| matches!(m.field, Field::ClientCertChainRfc9440 | Field::Xfcc))
     }
 
+    /// True when the header (any case, `_` read as `-`) belongs to the filter and must not come from the client.
     pub fn owns(&self, name: &[u8]) -> bool {
-        // Prefixes and names are stored normalised (and ASCII): normalise the header's bytes as they are compared.
-        let starts = |p: &str| {
-            name.len() >= p.len() && name.iter().map(|b| normalize_byte(*b)).zip(p.bytes()).all(|(a, b)| a == b)
-        };
-        self.strip_prefixes.iter().any(|p| starts(p))
-            || self.strip_names.iter().any(|n| n.len() == name.len() && starts(n))
+        self.owned.owns(name)
     }
 }
 

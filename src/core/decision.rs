@@ -132,11 +132,12 @@ pub enum Verdict {
     Unreadable,
 }
 
-/// Decides one request. `headers`: the request as received; `peer`: the host's answer (an error fails closed);
-/// `now`: the host clock in Unix seconds, read at most once, and only when the policy or a signature needs it.
+/// Decides one request. `request`: [`scan`] of the request as received; `peer`: the host's answer (an error fails
+/// closed); `now`: the host clock in Unix seconds, read at most once, and only when the policy or a signature
+/// needs it.
 pub fn decide<'h, C: Presented, E: Display, T: Display>(
     cfg: &Config,
-    headers: impl IntoIterator<Item = (&'h [u8], &'h [u8])>,
+    request: Scan<'h>,
     peer: Result<Peer<C>, E>,
     now: impl FnOnce() -> Result<u64, T>,
     state: &mut State,
@@ -144,12 +145,12 @@ pub fn decide<'h, C: Presented, E: Display, T: Display>(
     let mut logs = Vec::new();
     let mut counts = Vec::with_capacity(3);
     let mut clock = Clock { read: Some(now), value: None };
-    let mut pseudo = Pseudo::default();
-    let (remove, unnameable) = owned_names(cfg, headers, &mut pseudo, &mut logs);
+    let Scan { owned: remove, unnameable, pseudo } = request;
     if !remove.is_empty() {
+        logs.push((Level::Warn, stripped_line(&remove)));
         counts.push((Counter::HeadersStripped, remove.len() as u64));
     }
-    if unnameable {
+    if unnameable.is_some() {
         logs.push((Level::Error, "owned header with a non-UTF-8 name: cannot remove it".to_string()));
         let reply = Reply { status: 400, details: details::OWNED_HEADER_NOT_UTF8, body: b"bad request\n".to_vec() };
         return Decision { remove, action: Action::Reply(reply), logs, counts };
@@ -157,7 +158,7 @@ pub fn decide<'h, C: Presented, E: Display, T: Display>(
     let (verdict, counter) = match peer {
         Ok(Peer::None) => (Verdict::NoCert, Counter::NoCertificate),
         Ok(Peer::Unverified(reason)) => (Verdict::Unverified(reason), Counter::UnverifiedByHost),
-        Ok(Peer::Verified(c)) => match identity(cfg, c, state, &mut counts) {
+        Ok(Peer::Verified(c)) => match identity(cfg, c, state, &mut counts, &mut logs) {
             Ok(id) => match policy_failure(cfg, &id, &mut clock, &mut logs) {
                 None => (Verdict::Verified(id), Counter::Verified),
                 Some((counter, reason)) => (Verdict::Unverified(reason), counter),
@@ -260,17 +261,21 @@ impl<F: FnOnce() -> Result<u64, T>, T: Display> Clock<F> {
     }
 }
 
-/// Every owned header of the request (every spelling and copy: hosts remove case-insensitively), each once; and
-/// whether one has a name that is not UTF-8, which cannot be named to every host: such a request is answered,
-/// never forwarded. The same pass keeps the pseudo-headers a signature needs in `pseudo`.
-fn owned_names<'h>(
-    cfg: &Config,
-    headers: impl IntoIterator<Item = (&'h [u8], &'h [u8])>,
-    pseudo: &mut Pseudo<'h>,
-    logs: &mut Vec<(Level, String)>,
-) -> (Vec<&'h [u8]>, bool) {
-    let mut owned: Vec<&[u8]> = Vec::new();
-    let mut unnameable = false;
+/// What the filter reads of a request's headers, in one pass ([`scan`]).
+pub struct Scan<'h> {
+    /// Every owned header of the request (every spelling and copy: hosts remove case-insensitively), each once.
+    pub owned: Vec<&'h [u8]>,
+    /// The first owned header whose name is not UTF-8: it cannot be named to every host, so such a request is
+    /// answered, never forwarded.
+    pub unnameable: Option<&'h [u8]>,
+    /// The pseudo-headers a signature needs.
+    pseudo: Pseudo<'h>,
+}
+
+/// Reads a request's headers once, for [`decide`], and for an adapter whose host cannot remove a header.
+pub fn scan<'h>(cfg: &Config, headers: impl IntoIterator<Item = (&'h [u8], &'h [u8])>) -> Scan<'h> {
+    let mut request = Scan { owned: Vec::new(), unnameable: None, pseudo: Pseudo::default() };
+    let pseudo = &mut request.pseudo;
     for (name, value) in headers {
         match name {
             b":method" => pseudo.method = value,
@@ -283,24 +288,26 @@ fn owned_names<'h>(
             b":scheme" => pseudo.scheme = value,
             _ => {}
         }
-        if !cfg.owns(name) || owned.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+        if !cfg.owns(name) || request.owned.iter().any(|s| s.eq_ignore_ascii_case(name)) {
             continue;
         }
         if core::str::from_utf8(name).is_err() {
-            unnameable = true;
+            request.unnameable = request.unnameable.or(Some(name));
             continue;
         }
-        owned.push(name);
+        request.owned.push(name);
     }
-    if !owned.is_empty() {
-        // Names only, each bounded: the values are what a client tried to forge and may be anything.
-        let mut names: Vec<String> = owned.iter().take(LOGGED_NAMES).map(|n| shown(n)).collect();
-        if owned.len() > LOGGED_NAMES {
-            names.push(format!("and {} more", owned.len() - LOGGED_NAMES));
-        }
-        logs.push((Level::Warn, format!("stripped client-supplied headers: {}", names.join(", "))));
+    request
+}
+
+/// The log line for stripped headers: names only, each bounded (the values are what a client tried to forge and
+/// may be anything).
+fn stripped_line(owned: &[&[u8]]) -> String {
+    let mut names: Vec<String> = owned.iter().take(LOGGED_NAMES).map(|n| shown(n)).collect();
+    if owned.len() > LOGGED_NAMES {
+        names.push(format!("and {} more", owned.len() - LOGGED_NAMES));
     }
-    (owned, unnameable)
+    format!("stripped client-supplied headers: {}", names.join(", "))
 }
 
 /// A reason as a log line may show it: at most `REASON_MAX` characters, printable ASCII and spaces kept, anything
@@ -331,6 +338,7 @@ fn identity<C: Presented>(
     c: C,
     state: &mut State,
     counts: &mut Vec<(Counter, u64)>,
+    logs: &mut Vec<(Level, String)>,
 ) -> Result<Rc<Identity>, String> {
     let key = c.key();
     if let Some(id) = state.cache.get(&key) {
@@ -343,7 +351,7 @@ fn identity<C: Presented>(
     for der in certs.chain.iter().flatten() {
         cert::check_der(der).map_err(|e| format!("presented chain: {e}"))?;
     }
-    let id = Rc::new(Identity::new(cfg, &parsed, certs.chain.as_deref()));
+    let id = Rc::new(Identity::new(cfg, &parsed, certs.chain.as_deref(), logs));
     state.cache.insert(key, Rc::clone(&id));
     Ok(id)
 }

@@ -15,6 +15,49 @@ pub fn normalize_byte(b: u8) -> u8 {
     }
 }
 
+/// The header names a configuration owns (SPEC, required behaviour 1): prefixes and whole names, stored normalized
+/// (ASCII, lower case, `_` as `-`). Matched against every request header, in place and without allocating.
+#[derive(Debug, Clone)]
+pub struct Owned {
+    prefixes: Vec<String>,
+    names: Vec<String>,
+    /// Whether some prefix or name starts with this (normalized) byte: most request headers are told apart by
+    /// their first byte alone.
+    first: [bool; 256],
+}
+
+impl Owned {
+    /// `prefixes` and `names` normalized ([`normalize_name`]).
+    pub fn new(prefixes: Vec<String>, names: Vec<String>) -> Owned {
+        let mut first = [false; 256];
+        for b in prefixes.iter().chain(&names).filter_map(|s| s.bytes().next()) {
+            first[usize::from(b)] = true;
+        }
+        Owned { prefixes, names, first }
+    }
+
+    pub fn prefixes(&self) -> &[String] {
+        &self.prefixes
+    }
+
+    /// Sorted, without duplicates.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// True when the header (any case, `_` read as `-`) belongs to the filter and must not come from the client.
+    pub fn owns(&self, name: &[u8]) -> bool {
+        let Some(&b) = name.first() else { return false };
+        if !self.first[usize::from(normalize_byte(b))] {
+            return false;
+        }
+        let starts = |p: &str| {
+            name.len() >= p.len() && name.iter().map(|b| normalize_byte(*b)).zip(p.bytes()).all(|(a, b)| a == b)
+        };
+        self.prefixes.iter().any(|p| starts(p)) || self.names.iter().any(|n| n.len() == name.len() && starts(n))
+    }
+}
+
 /// RFC 9110 section 5.6.2 `token`.
 pub fn valid_header_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
@@ -51,6 +94,17 @@ mod tests {
     #[test]
     fn normalizes_case_and_underscores() {
         assert_eq!(normalize_name("X_SSL-Client_CN"), "x-ssl-client-cn");
+    }
+
+    #[test]
+    fn owned_names_match_any_case_and_underscores_whole_or_by_prefix() {
+        let owned = Owned::new(vec!["x-ssl".into()], vec!["client-cert".into(), "x-b".into()]);
+        for yes in [&b"X-SSL"[..], b"x_ssl_client_cn", b"X-Ssl-Other", b"Client_Cert", b"x-b"] {
+            assert!(owned.owns(yes), "{}", shown(yes));
+        }
+        for no in [&b""[..], b"x-ss", b"client-cert-chain", b"x-bb", b"accept", b"\xe9x-ssl", b"-x-ssl"] {
+            assert!(!owned.owns(no), "{}", shown(no));
+        }
     }
 
     #[test]

@@ -17,4 +17,6 @@ pub mod policy;
 pub mod registry;
 pub mod sign;
 
-pub use decision::{decide, details, Action, Certs, Decision, Level, Peer, Presented, Reply, SetHeader, State};
+pub use decision::{
+    decide, details, scan, Action, Certs, Decision, Level, Peer, Presented, Reply, Scan, SetHeader, State,
+};

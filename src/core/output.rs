@@ -32,7 +32,13 @@ pub struct Identity {
 
 impl Identity {
     /// `chain`: the certificates presented after `cert`, where the host gives them ([`crate::Certs`]).
-    pub fn new(cfg: &Config, cert: &ClientCert, chain: Option<&[Vec<u8>]>) -> Identity {
+    /// A value with a control character is never sent (RFC 9110 section 5.5), and logged by header name only.
+    pub fn new(
+        cfg: &Config,
+        cert: &ClientCert,
+        chain: Option<&[Vec<u8>]>,
+        logs: &mut Vec<(Level, String)>,
+    ) -> Identity {
         let issuer_trusted = cfg.trusted_issuers.is_empty() || {
             let issuer = dn::rfc2253(&cert.issuer, false);
             cfg.trusted_issuers.contains(&issuer)
@@ -42,6 +48,10 @@ impl Identity {
             .iter()
             .filter_map(|m| {
                 let value = identity_value(&m.field, cert, chain, cfg.utf8)?;
+                if !is_header_safe(value.as_bytes()) {
+                    logs.push((Level::Warn, unsafe_value(&m.name)));
+                    return None;
+                }
                 Some(SetHeader { name: Rc::clone(&m.name), value: value.into() })
             })
             .collect();
@@ -60,8 +70,12 @@ impl Identity {
 const SUCCESS: &str = "SUCCESS";
 const NONE: &str = "NONE";
 
-/// The configured mappings' headers for a verdict, in mapping order. A value with a control character is never
-/// sent (RFC 9110 section 5.5), and logged by header name only.
+fn unsafe_value(name: &str) -> String {
+    format!("not sending {name}: value has control characters")
+}
+
+/// The configured mappings' headers for a verdict, in mapping order. The identity's values were checked when it
+/// was made, static values and the token when the configuration was read: only `FAILED:<reason>` is checked here.
 pub fn mappings(cfg: &Config, verdict: &Verdict, logs: &mut Vec<(Level, String)>) -> Vec<SetHeader> {
     let (status, presented): (Rc<str>, bool) = match verdict {
         Verdict::Verified(_) => (SUCCESS.into(), true),
@@ -69,6 +83,7 @@ pub fn mappings(cfg: &Config, verdict: &Verdict, logs: &mut Vec<(Level, String)>
         Verdict::NoCert => (NONE.into(), false),
         Verdict::Unreadable => return Vec::new(),
     };
+    let status_safe = is_header_safe(status.as_bytes());
     // The identity's headers are in mapping order: one pass over both.
     let mut identity = match verdict {
         Verdict::Verified(id) => id.headers.iter().peekable(),
@@ -77,6 +92,10 @@ pub fn mappings(cfg: &Config, verdict: &Verdict, logs: &mut Vec<(Level, String)>
     let mut out = Vec::with_capacity(cfg.mappings.len());
     for m in &cfg.mappings {
         let value = match &m.field {
+            Field::Verify if !status_safe => {
+                logs.push((Level::Warn, unsafe_value(&m.name)));
+                continue;
+            }
             Field::Verify => Rc::clone(&status),
             Field::Present => if presented { "1" } else { "0" }.into(),
             Field::Gcp(Gcp::Present) => gcp_bool(presented),
@@ -91,15 +110,12 @@ pub fn mappings(cfg: &Config, verdict: &Verdict, logs: &mut Vec<(Level, String)>
                 Some(t) => t.shared(),
                 None => continue,
             },
-            _ => match identity.next_if(|h| h.name == m.name) {
+            // The identity's headers share the mappings' names (`Identity::new`): a pointer compare.
+            _ => match identity.next_if(|h| Rc::ptr_eq(&h.name, &m.name)) {
                 Some(h) => Rc::clone(&h.value),
                 None => continue,
             },
         };
-        if !is_header_safe(value.as_bytes()) {
-            logs.push((Level::Warn, format!("not sending {}: value has control characters", m.name)));
-            continue;
-        }
         out.push(SetHeader { name: Rc::clone(&m.name), value });
     }
     out
