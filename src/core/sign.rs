@@ -22,6 +22,8 @@ pub struct Signing {
     /// own bytes.
     inner: Sha256,
     outer: Sha256,
+    /// The two header names, made once: every signed request sets both.
+    names: [Rc<str>; 2],
 }
 
 /// The two headers a signature adds; both are owned (stripped from clients) when signing is on.
@@ -51,7 +53,8 @@ impl Signing {
             h.update(block.map(|b| b ^ byte));
             h
         };
-        Signing { label, keyid, inner: pad(0x36), outer: pad(0x5c) }
+        let names = [SIGNATURE_INPUT.into(), SIGNATURE.into()];
+        Signing { label, keyid, inner: pad(0x36), outer: pad(0x5c), names }
     }
 
     /// HMAC-SHA256 of `message` (RFC 2104).
@@ -67,27 +70,34 @@ impl Signing {
     /// The part of a signature that depends on the headers set only (section 2.5: their lines come first in the
     /// signature base): computed once per verified identity and cached with it.
     pub fn prefix(&self, set: &[SetHeader]) -> Prefix {
-        let mut components = String::with_capacity(set.len() * 24 + 40);
+        // `Signature-Input`'s value around `created`: `<label>=(<components>);created=` and the parameters after it.
+        let mut input_head = String::with_capacity(set.len() * 24 + self.label.len() + 48);
+        input_head.push_str(&self.label);
+        input_head.push_str("=(");
         let mut state = self.inner.clone();
         for h in set {
-            components.push('"');
-            components.push_str(&h.name);
-            components.push_str("\" ");
+            input_head.push('"');
+            input_head.push_str(&h.name);
+            input_head.push_str("\" ");
             for part in ["\"", &*h.name, "\": ", &*h.value, "\n"] {
                 state.update(part.as_bytes());
             }
         }
-        components.push_str("\"@method\" \"@authority\" \"@path\"");
-        Prefix { components: components.into(), state }
+        input_head.push_str("\"@method\" \"@authority\" \"@path\");created=");
+        let input_tail = format!(";keyid=\"{}\";alg=\"hmac-sha256\";tag=\"{TAG}\"", self.keyid);
+        Prefix { input_head: input_head.into(), input_tail: input_tail.into(), state }
     }
 
     /// The `Signature-Input` and `Signature` headers for a request whose headers set gave `prefix`.
     pub fn sign(&self, prefix: &Prefix, request: &Derived<'_>, created: u64) -> [SetHeader; 2] {
-        // Section 2.3: the inner list of component identifiers, then the parameters.
-        let params = format!(
-            "({});created={created};keyid=\"{}\";alg=\"hmac-sha256\";tag=\"{TAG}\"",
-            prefix.components, self.keyid
-        );
+        // Section 2.3: the inner list of component identifiers, then the parameters; after the label, the value of
+        // `@signature-params`.
+        let created = created.to_string();
+        let mut input = String::with_capacity(prefix.input_head.len() + created.len() + prefix.input_tail.len());
+        for part in [&*prefix.input_head, &created, &prefix.input_tail] {
+            input.push_str(part);
+        }
+        let params = input.get(self.label.len() + 1..).unwrap_or_default();
         // Section 2.5: one line per component, `"<name>": <value>`, then `"@signature-params": <params>`.
         let mut inner = prefix.state.clone();
         for (name, value) in [("@method", request.method), ("@authority", &request.authority), ("@path", request.path)]
@@ -100,24 +110,33 @@ impl Signing {
         inner.update(params.as_bytes());
         let mut outer = self.outer.clone();
         outer.update(inner.finalize());
-        let signature = Base64::encode_string(&outer.finalize());
+        // RFC 8941 section 3.3.5 byte sequence: `:<base64>:`; 44 characters for SHA-256's 32 bytes.
+        let mut b64 = [0u8; 44];
+        let encoded = Base64::encode(&outer.finalize(), &mut b64).unwrap_or_default();
+        let mut signature = String::with_capacity(self.label.len() + 3 + encoded.len());
+        for part in [&*self.label, "=:", encoded, ":"] {
+            signature.push_str(part);
+        }
+        let [input_name, signature_name] = &self.names;
         [
-            SetHeader { name: SIGNATURE_INPUT.into(), value: format!("{}={params}", self.label).into() },
-            SetHeader { name: SIGNATURE.into(), value: format!("{}=:{signature}:", self.label).into() },
+            SetHeader { name: Rc::clone(input_name), value: input.into() },
+            SetHeader { name: Rc::clone(signature_name), value: signature.into() },
         ]
     }
 }
 
-/// A signature's header part ([`Signing::prefix`]): the covered components' list and the HMAC state after their lines.
+/// A signature's header part ([`Signing::prefix`]): `Signature-Input`'s value before and after `created`, and the
+/// HMAC state after the headers' lines.
 #[derive(Clone)]
 pub struct Prefix {
-    components: Rc<str>,
+    input_head: Rc<str>,
+    input_tail: Rc<str>,
     state: Sha256,
 }
 
 impl core::fmt::Debug for Prefix {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "Prefix({})", self.components)
+        write!(f, "Prefix({}<created>{})", self.input_head, self.input_tail)
     }
 }
 
