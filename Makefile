@@ -137,7 +137,8 @@ bench-smoke: build noop venv $(OHA) $(VENV)/.bench-installed
 
 # The same questions on Kong's real proxy-wasm host (make kong-host): proxy_pass only, nginx's own proxy_set_header
 # mapping, the mapping in Lua, the filter by directive and attached from Lua as Kong does, a no-op filter, and the
-# no-op filter making the filter's host calls. About four minutes on 2 vCPUs (seven arms x 5 repeats x 6 s);
+# no-op filter making the filter's host calls, and the filter signing (RFC 9421). About four and a half minutes on
+# 2 vCPUs (eight arms x 5 repeats x 6 s);
 # rewrites BENCHMARKS.md's bench-kong section and tests/bench/results/kong-latest.json. Options: BENCH_KONG_ARGS
 # (tests/bench/bench_kong.py --help).
 BENCH_KONG_ARGS ?=

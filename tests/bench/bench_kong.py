@@ -14,7 +14,8 @@ location does before `proxy_pass`:
     d2  mtls-headers baas attached from Lua as Kong 3.9.3 does (resty.wasmx.proxy_wasm), after the shipped
         pre-function code kong/clear-owned-headers.lua
     f   the no-op proxy-wasm filter with the directive              (the fixed cost of any filter on this host)
-    g   (only with --arms) the no-op filter making the host calls (d) makes per request: the floor of (d)
+    g   the no-op filter making the host calls (d) makes per request: the floor of (d)
+    k   (d) with `sign` (RFC 9421 HMAC-SHA256): issue 11's signing cost on this host
 
 Every location proxies over upstream keepalive to the same upstream, a second nginx (same binary, no Wasm) answering
 `200 ok`, pinned with oha to the other core. `/echo` goes to tests/e2e/echo.py instead, for a one-request sanity
@@ -62,6 +63,8 @@ RESULT_NAME = "kong-latest.json"
 TOKEN = bench.TOKEN
 UPSTREAM_BODY = bench.UPSTREAM_BODY
 BAAS_CONFIG = json.dumps({"preset": "baas", "validate_token": TOKEN})
+# Arm (k): (d)'s configuration, signed (RFC 9421), the key in the VM's environment through nginx's `env` (as bench.py).
+SIGNED_CONFIG = json.dumps({"preset": "baas", "validate_token": TOKEN, "sign": {"key_env": bench.SIGN_ENV}})
 CLEAR_LUA = (REPO / "kong" / "clear-owned-headers.lua").read_text()
 # ngx_wasm_module's local reply to a request that still carries an owned header (kong/README.md, "Forged headers").
 REFUSED_PREFIX = b"bad request: client certificate headers must not come from the client"
@@ -77,9 +80,10 @@ ARMS = [
     Arm("d2", "baas-kong", "mtls-headers baas, Kong Lua"),
     Arm("f", "noop", "no-op Wasm filter, directive"),
     Arm("g", "floor", "host-call floor of (d)"),
+    Arm("k", "signed", "mtls-headers baas, signed"),
 ]
 ARM = {a.key: a for a in ARMS}
-DEFAULT_ARMS = "a,b,c,d,d2,f,g"
+DEFAULT_ARMS = "a,b,c,d,d2,f,g,k"
 
 # Arm (g): the no-op filter making exactly the host calls mtls-headers' baas preset makes per request on this host
 # once its identity cache is warm, the host detected and the connection seen verified (src/proxy.rs, src/peer.rs):
@@ -189,6 +193,8 @@ def arm_directives(key: str) -> str:
         return "proxy_wasm noop;"
     if key == "g":
         return f"proxy_wasm noop {_nginx_quote(FLOOR_CALLS)};"
+    if key == "k":
+        return f"proxy_wasm mtls_headers {_nginx_quote(SIGNED_CONFIG)};"
     raise ValueError(key)
 
 
@@ -244,6 +250,7 @@ master_process off;
 worker_processes 1;
 pid {d}/nginx.pid;
 error_log {d}/error.log notice;
+env {bench.SIGN_ENV}={bench.SIGN_KEY};
 events {{ worker_connections 1024; }}
 wasm {{
     module mtls_headers {bench.WASM_FILTER};
@@ -429,7 +436,7 @@ def sanity_check(arm: Arm, port: int, certs: Path, echo_server) -> str:
             want(values == [value], f"{name}: {value!r} (got {values!r})")
 
     note = ""
-    if arm.key == "d":
+    if arm.key in ("d", "k"):
         reached = len(echo_server.requests)
         resp = harness.https_request(port, FORGED, client=client, path="/echo")
         want(resp.status == 400 and resp.body.startswith(REFUSED_PREFIX), f"400 refused (got {resp.status})")
@@ -451,9 +458,12 @@ def sanity_check(arm: Arm, port: int, certs: Path, echo_server) -> str:
     elif arm.key == "b":
         want(forged == [("x-ssl-other", "forged")], "only the unmapped X-SSL-Other passes (no prefix rule in nginx)")
         want_baas(got)
-    elif arm.key in ("c", "d", "d2"):
+    elif arm.key in ("c", "d", "d2", "k"):
         want(not forged, "no forged value")
         want_baas(got)
+    if arm.key == "k":
+        sig = [v for n, v in got if n in ("signature", "signature-input")]
+        want(len(sig) == 2 and all(v.startswith("mtls=") for v in sig), f"signed ({sig})")
     if problems:
         shown = "\n  ".join(f"{n}: {v}" for n, v in got)
         raise BenchError(
@@ -497,6 +507,7 @@ DERIVED = [
     ("d2", "d", "Lua attach and the clear Lua above the directive"),
     ("g", "f", "the host calls (d) makes, alone: the proxy-wasm ABI's part of (d) − (f)"),
     ("d", "g", "mtls-headers' own code: (d) above a filter making the same host calls and nothing else"),
+    ("k", "d", "RFC 9421 signing: signed baas above unsigned baas (target: at most 3 µs)"),
     ("f", "a", "fixed cost of a Wasm filter in ngx_wasm_module + Wasmtime (no-op filter above proxy_pass only)"),
     ("b", "a", "nginx's own proxy_set_header mapping above proxy_pass only"),
     ("c", "a", "the Lua mapping (clear Lua + mapping) above proxy_pass only"),
@@ -529,6 +540,15 @@ def targets(summary: dict) -> list[dict]:
                 "target": "(d) − (f) ≤ 5 µs per request, warm cache",
                 "measured": f"{wall:+.1f} µs (req/s), {cpu('d') - cpu('f'):+.1f} µs (CPU)",
                 "met": max(wall, cpu("d") - cpu("f")) <= 5,
+            }
+        )
+    if "k" in summary and "d" in summary:
+        wall = 1e6 / rps("k") - 1e6 / rps("d")
+        rows.append(
+            {
+                "target": "(k) − (d) ≤ 3 µs per request, warm cache (signing, issue 11)",
+                "measured": f"{wall:+.1f} µs (req/s), {cpu('k') - cpu('d'):+.1f} µs (CPU)",
+                "met": max(wall, cpu("k") - cpu("d")) <= 3,
             }
         )
     return rows
@@ -590,6 +610,10 @@ def report_section(result: dict, arms: list[Arm]) -> str:
     ]
     if "g" in s:
         lines.append(f"| (g) | `proxy_wasm noop '{FLOOR_CALLS}'`: the host calls (d) makes, and nothing else |")
+    if "k" in s:
+        lines.append(
+            f"| (k) | `proxy_wasm mtls_headers '{SIGNED_CONFIG}'`, the key from nginx's `env` (RFC 9421, HMAC-SHA256) |"
+        )
     lines += [
         "",
         "What nginx alone cannot do in (b): remove client headers by prefix. `proxy_set_header` hides only the names "
