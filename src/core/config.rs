@@ -407,16 +407,19 @@ impl Config {
         }
         mappings.extend(custom_mappings);
 
-        let mut strip_prefixes = vec![DEFAULT_STRIP_PREFIX.to_string()];
-        if let Some(prefixes) = take::<Vec<String>>(&mut map, "strip_prefixes", "a list of strings")? {
-            strip_prefixes = Vec::with_capacity(prefixes.len());
-            for p in prefixes {
-                if p.is_empty() || !valid_header_name(&p) {
-                    return Err(err("strip_prefixes", format!("`{p}` is not a header-name prefix")));
+        let strip_prefixes = match take::<Vec<String>>(&mut map, "strip_prefixes", "a list of strings")? {
+            None => vec![DEFAULT_STRIP_PREFIX.to_string()],
+            Some(prefixes) => {
+                let mut normalized = Vec::with_capacity(prefixes.len());
+                for p in prefixes {
+                    if p.is_empty() || !valid_header_name(&p) {
+                        return Err(err("strip_prefixes", format!("`{p}` is not a header-name prefix")));
+                    }
+                    normalized.push(normalize_name(&p));
                 }
-                strip_prefixes.push(normalize_name(&p));
+                normalized
             }
-        }
+        };
         let mut strip_names: Vec<String> = mappings.iter().map(|m| normalize_name(&m.name)).collect();
         strip_names.push(budget::FLAG.to_string());
         if let Some(sign) = take::<BTreeMap<String, String>>(&mut map, "sign", "an object of strings")? {

@@ -17,7 +17,7 @@ pub fn normalize_byte(b: u8) -> u8 {
 
 /// The header names a configuration owns (SPEC, required behaviour 1): prefixes and whole names, stored normalized
 /// (ASCII, lower case, `_` as `-`). Matched against every request header, in place and without allocating.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Owned {
     prefixes: Vec<String>,
     names: Vec<String>,
@@ -55,6 +55,13 @@ impl Owned {
             name.len() >= p.len() && name.iter().map(|b| normalize_byte(*b)).zip(p.bytes()).all(|(a, b)| a == b)
         };
         self.prefixes.iter().any(|p| starts(p)) || self.names.iter().any(|n| n.len() == name.len() && starts(n))
+    }
+}
+
+/// The prefixes and names; `first` follows from them.
+impl core::fmt::Debug for Owned {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Owned").field("prefixes", &self.prefixes).field("names", &self.names).finish()
     }
 }
 
