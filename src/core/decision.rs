@@ -211,9 +211,9 @@ pub fn decide<'h, C: Presented, E: Display, T: Display>(
                 // certificate): their part of the signature is cached with it.
                 let fresh;
                 let prefix = match &verdict {
-                    Verdict::Verified(id) => id.sign_prefix.get_or_init(|| signing.prefix(&set)),
+                    Verdict::Verified(id) => id.sign_prefix.get_or_init(|| signing.prefix(&set, true)),
                     _ => {
-                        fresh = signing.prefix(&set);
+                        fresh = signing.prefix(&set, false);
                         &fresh
                     }
                 };

@@ -19,6 +19,8 @@ from cases import (
     FORGED_XSSL,
     INVALID_CONFIGS,
     OWNED_PREFIXES,
+    SIGN_KEY,
+    SIGNED_BAAS,
     TOKEN,
     VALID_CONFIGS,
     Case,
@@ -26,6 +28,7 @@ from cases import (
     baas,
     config_text,
     parse_xfcc,
+    signatures_verify_per_path,
 )
 from harness import ClientCert, TLSRejected
 
@@ -151,6 +154,13 @@ def test_keepalive_every_request_filtered(h2, envoy_for, certs):
         assert [r.new_connection for r in responses] == [True, False, False]
     for resp in responses:
         assert_owned(resp, baas("alice")(certs))
+
+
+def test_signatures_verify_on_repeated_and_new_paths(envoy_for, certs):
+    """Signing reuses an identity's state per request target: a signature for a path seen before, one with a query,
+    and one for a target the memo no longer holds all verify (http-message-signatures) at the upstream."""
+    envoy = envoy_for(SIGNED_BAAS, token_env=SIGN_KEY)
+    signatures_verify_per_path(certs, lambda path: send(envoy, certs, "alice", [], path=path))
 
 
 def test_audit_mode_and_metrics_in_envoy_stats(envoy_for, certs):

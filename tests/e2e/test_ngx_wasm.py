@@ -25,12 +25,15 @@ from cases import (
     OWNED_PREFIXES,
     TOKEN,
     OWNED_NAMES,
+    SIGN_KEY,
     SIGNATURE_NAMES,
+    SIGNED_BAAS,
     XFCC,
     Case,
     assert_owned,
     baas,
     config_text,
+    signatures_verify_per_path,
 )
 
 KONG = harness.REPO / "kong"
@@ -232,6 +235,14 @@ def test_audit_mode_and_metrics_in_the_shm_zone(attach, certs, upstream):
         assert "audit: mode `required` would refuse this request: no client certificate" in host.error_log()
     finally:
         host.stop()
+
+
+@pytest.mark.parametrize("attach", ["lua", "directive"])
+def test_signatures_verify_on_repeated_and_new_paths(attach, ngx, certs):
+    """Signing reuses an identity's state per request target: a signature for a path seen before, one with a query,
+    and one for a target the memo no longer holds all verify (http-message-signatures) at the upstream."""
+    host = ngx.get(json.dumps(SIGNED_BAAS), attach, env={harness.TOKEN_ENV: SIGN_KEY})
+    signatures_verify_per_path(certs, lambda path: harness.send(host.port, certs, "alice", [], path=path))
 
 
 @pytest.mark.parametrize("attach", ["lua", "directive"])
