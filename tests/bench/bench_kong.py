@@ -81,9 +81,10 @@ ARMS = [
     Arm("f", "noop", "no-op Wasm filter, directive"),
     Arm("g", "floor", "host-call floor of (d)"),
     Arm("k", "signed", "mtls-headers baas, signed"),
+    Arm("k2", "signed_paths", "signed, a new path each request", random_path=True),
 ]
 ARM = {a.key: a for a in ARMS}
-DEFAULT_ARMS = "a,b,c,d,d2,f,g,k"
+DEFAULT_ARMS = "a,b,c,d,d2,f,g,k,k2"
 
 # Arm (g): the no-op filter making exactly the host calls mtls-headers' baas preset makes per request on this host
 # once its identity cache is warm, the host detected and the connection seen verified (src/proxy.rs, src/peer.rs):
@@ -193,7 +194,7 @@ def arm_directives(key: str) -> str:
         return "proxy_wasm noop;"
     if key == "g":
         return f"proxy_wasm noop {_nginx_quote(FLOOR_CALLS)};"
-    if key == "k":
+    if key in ("k", "k2"):
         return f"proxy_wasm mtls_headers {_nginx_quote(SIGNED_CONFIG)};"
     raise ValueError(key)
 
@@ -436,7 +437,7 @@ def sanity_check(arm: Arm, port: int, certs: Path, echo_server) -> str:
             want(values == [value], f"{name}: {value!r} (got {values!r})")
 
     note = ""
-    if arm.key in ("d", "k"):
+    if arm.key in ("d", "k", "k2"):
         reached = len(echo_server.requests)
         resp = harness.https_request(port, FORGED, client=client, path="/echo")
         want(resp.status == 400 and resp.body.startswith(REFUSED_PREFIX), f"400 refused (got {resp.status})")
@@ -458,10 +459,10 @@ def sanity_check(arm: Arm, port: int, certs: Path, echo_server) -> str:
     elif arm.key == "b":
         want(forged == [("x-ssl-other", "forged")], "only the unmapped X-SSL-Other passes (no prefix rule in nginx)")
         want_baas(got)
-    elif arm.key in ("c", "d", "d2", "k"):
+    elif arm.key in ("c", "d", "d2", "k", "k2"):
         want(not forged, "no forged value")
         want_baas(got)
-    if arm.key == "k":
+    if arm.key in ("k", "k2"):
         sig = [v for n, v in got if n in ("signature", "signature-input")]
         want(len(sig) == 2 and all(v.startswith("mtls=") for v in sig), f"signed ({sig})")
     if problems:
@@ -508,6 +509,7 @@ DERIVED = [
     ("g", "f", "the host calls (d) makes, alone: the proxy-wasm ABI's part of (d) − (f)"),
     ("d", "g", "mtls-headers' own code: (d) above a filter making the same host calls and nothing else"),
     ("k", "d", "RFC 9421 signing: signed baas above unsigned baas (target: at most 3 µs)"),
+    ("k2", "d", "signing when every request has a new path (the identity's memo of request targets misses)"),
     ("f", "a", "fixed cost of a Wasm filter in ngx_wasm_module + Wasmtime (no-op filter above proxy_pass only)"),
     ("b", "a", "nginx's own proxy_set_header mapping above proxy_pass only"),
     ("c", "a", "the Lua mapping (clear Lua + mapping) above proxy_pass only"),
@@ -610,6 +612,8 @@ def report_section(result: dict, arms: list[Arm]) -> str:
         lines.append(
             f"| (k) | `proxy_wasm mtls_headers '{SIGNED_CONFIG}'`, the key from nginx's `env` (RFC 9421, HMAC-SHA256) |"
         )
+    if "k2" in s:
+        lines.append("| (k2) | (k), with each request to a new path (oha `--rand-regex-url`, `/r/` and 12 random letters) |")
     lines += [
         "",
         "What nginx alone cannot do in (b): remove client headers by prefix. `proxy_set_header` hides only the names "
@@ -910,10 +914,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             for pos, arm in enumerate(bench.rotated(arms, rep)):
                 port = ports[arm.key]
                 if warm_spec is not None:
-                    cmd = bench.oha_command(args.oha, load_core, port, certs, warm_spec)
+                    cmd = bench.oha_command(args.oha, load_core, port, certs, warm_spec, random_path=arm.random_path)
                     data, _, _ = bench.run_oha(cmd, min(per_run_timeout, remaining(f"warm-up {arm.key}")))
                     bench.check_run(arm, bench.parse_oha(data), warmup=True)
-                cmd = bench.oha_command(args.oha, load_core, port, certs, run_spec)
+                cmd = bench.oha_command(args.oha, load_core, port, certs, run_spec, random_path=arm.random_path)
                 ngx_cpu0, up_cpu0, cores0 = tested.cpu_seconds(), upstream.cpu_seconds(), bench.core_times()
                 t0 = time.monotonic()
                 data, oha_cpu, _ = bench.run_oha(cmd, min(per_run_timeout, remaining(f"run {arm.key}")))

@@ -1,7 +1,8 @@
 //! The filter's per-request cost through the built `.wasm`, in the wasmtime test host (Cranelift, not Envoy's V8:
 //! absolute numbers differ, ratios carry over): a no-op proxy-wasm filter built the same way as the baseline, then
 //! mtls-headers with the identity cache hit (one client on a keep-alive connection) and missed (more distinct
-//! clients than the cache holds). The same cases natively (`native/...`: the adapter and core compiled for this
+//! clients than the cache holds). `baas` signed (RFC 9421) with the cache hit, on the same path and on a new path
+//! each request (the identity's memo of request targets then misses). The same unsigned cases natively (`native/...`: the adapter and core compiled for this
 //! machine, src/native.rs) under the same host model. `make bench-micro`; results in BENCHMARKS.md.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -105,9 +106,30 @@ fn bench(c: &mut Criterion) {
                 })
             });
         }
+        let mut options = Options::new(profile, SIGNED);
+        options.env = vec![(SIGN_ENV.into(), "bench-signing-key-of-at-least-32-bytes".into())];
+        let mut plugin = filter.start(options).unwrap();
+        let x = plugin.request(&one, &req).unwrap();
+        assert!(x.forwarded() && x.headers.iter().any(|(n, _)| n == b"signature"), "{x:?}");
+        group.bench_function(format!("baas-signed/{name}/cache-hit"), |b| {
+            b.iter(|| plugin.request(&one, &req).unwrap())
+        });
+        // More paths than an identity remembers, in turn: every request hashes its target.
+        let paths: Vec<Request> = (0..64).map(|i| Request::get(&format!("/v1/orders/{i}?id=42"))).collect();
+        let mut i = 0;
+        group.bench_function(format!("baas-signed/{name}/cache-hit-new-path"), |b| {
+            b.iter(|| {
+                i = (i + 1) % paths.len();
+                plugin.request(&one, &paths[i]).unwrap()
+            })
+        });
     }
     group.finish();
 }
+
+const SIGN_ENV: &str = "MTLS_HEADERS_SIGNING_KEY";
+const SIGNED: &str =
+    r#"{"preset":"baas","validate_token":"bench-token","sign":{"key_env":"MTLS_HEADERS_SIGNING_KEY"}}"#;
 
 criterion_group!(benches, bench);
 criterion_main!(benches);
