@@ -89,6 +89,7 @@ ARMS = [
     Arm("j", "envoy_xfcc", "mtls-headers envoy-xfcc"),
     Arm("k", "signed", "mtls-headers baas, signed"),
     Arm("l", "signed_paths", "signed, a new path each request", random_path=True),
+    Arm("m", "floor_signed", "floor of (k): (g) + 2 headers"),
 ]
 ARM = {a.key: a for a in ARMS}
 
@@ -106,6 +107,25 @@ FLOOR_CALLS = (
 # `proxy_set_header_map_pairs` carrying the map read plus the six headers.
 FLOOR_ADD_CALLS = FLOOR_CALLS + "; apply=add"
 FLOOR_PAIRS_CALLS = FLOOR_CALLS + "; apply=pairs"
+# Arm (m): (g)'s calls, then arm (k)'s two headers at (k)'s lengths: (m) − (g) is the host's part of signing, the
+# price of two more headers of that size before any hashing. `Signature-Input` lists every covered component
+# (README, "Signed identity"); the sanity check holds these lengths to what (k) sends.
+BAAS_NAMES = (
+    "x-ssl-client-certauth-validated",
+    "x-ssl-client-serial",
+    "x-ssl-client-cn",
+    "x-ssl-client-uid",
+    "x-ssl-issuer-dn",
+    "x-ssl-validate-token",
+)
+SIGNED_LENGTHS = (
+    len(
+        "mtls=(" + " ".join(f'"{n}"' for n in (*BAAS_NAMES, "@method", "@authority", "@path")) + ');keyid="mtls-headers"'
+        ';alg="hmac-sha256";tag="mtls-headers";created=1800000000'
+    ),
+    len("mtls=:" + "A" * 43 + "=:"),
+)
+SIGNED_FLOOR_CALLS = FLOOR_CALLS + f"; signed={SIGNED_LENGTHS[0]},{SIGNED_LENGTHS[1]}"
 
 # Arm (b): exactly these details are set (Hash= is always added by Envoy); cert/chain are not.
 XFCC_DETAILS = {"subject": True, "uri": True, "dns": True}
@@ -218,6 +238,8 @@ def arm_filters(key: str) -> list[dict]:
         return [_wasm("floor_add", WASM_NOOP, FLOOR_ADD_CALLS), _router()]
     if key == "i":
         return [_wasm("floor_pairs", WASM_NOOP, FLOOR_PAIRS_CALLS), _router()]
+    if key == "m":
+        return [_wasm("floor_signed", WASM_NOOP, SIGNED_FLOOR_CALLS), _router()]
     if key == "j":
         return [_wasm("mtls_headers_envoy_xfcc", WASM_FILTER, json.dumps({"preset": "envoy-xfcc"})), _router()]
     if key in ("k", "l"):
@@ -444,14 +466,17 @@ def sanity_check(arm: Arm, port: int, certs: Path) -> str:
         if not cond:
             problems.append(what)
 
-    if arm.key in ("a", "f", "g", "h", "i"):
+    if arm.key in ("a", "f", "g", "h", "i", "m"):
         want(len(forged) == 2, "both forged headers reach the upstream (nothing strips them)")
         want(not xfcc, "no x-forwarded-client-cert")
         want(not any(n.startswith("x-cert-") for n in names), "no x-cert-* headers")
         floor = [(n, v) for n, v in got if n.startswith("x-floor-")]
-        if arm.key in ("g", "h", "i"):
+        if arm.key in ("g", "h", "i", "m"):
             # The floor's writes must happen, or it measures calls the host refused.
             want(floor == [(f"x-floor-{i}", "a typical value") for i in range(6)], f"x-floor-0..5 once each ({floor})")
+        if arm.key == "m":
+            lengths = [len(v) for n in ("signature-input", "signature") for m, v in got if m == n]
+            want(lengths == list(SIGNED_LENGTHS), f"signature headers of {SIGNED_LENGTHS} bytes ({lengths})")
     elif arm.key == "b":
         digest = certinfo.fingerprint(alice, "sha256")
         want(len(xfcc) == 1, "exactly one x-forwarded-client-cert")
@@ -469,6 +494,9 @@ def sanity_check(arm: Arm, port: int, certs: Path) -> str:
         if arm.key in ("k", "l"):
             sig = [v for n, v in got if n in ("signature", "signature-input")]
             want(len(sig) == 2 and sig[0].startswith("mtls=") and sig[1].startswith("mtls="), f"signed ({sig})")
+            lengths = [len(v) for n in ("signature-input", "signature") for m, v in got if m == n]
+            if arm.key == "k":
+                want(lengths == list(SIGNED_LENGTHS), f"arm (m) writes what (k) sends: {SIGNED_LENGTHS} ({lengths})")
     elif arm.key == "j":
         digest = certinfo.fingerprint(alice, "sha256")
         want(not forged, "no forged value")
@@ -717,25 +745,33 @@ DERIVED = [
     ("d", "c", "mtls-headers baas above the Lua mapping (target: at most 0)"),
     ("k", "d", "RFC 9421 signing: signed baas above unsigned baas (target: at most 3 µs)"),
     ("l", "d", "signing when every request has a new path (the identity's memo of request targets misses)"),
+    ("m", "g", "the host's part of signing: (g) plus two headers of (k)'s lengths, above (g)"),
     ("j", "d", "preset envoy-xfcc above baas"),
 ]
 
 
 def derived_costs(
     summary: dict,
+    runs: list[dict],
     pairs: list[tuple[str, str, str]] = DERIVED,
     cpu_field: str = "envoy_cpu_us_per_req",
     cpu_key: str = "us_per_req_envoy_cpu",
 ) -> list[dict]:
     """Per-request cost differences in µs for each (x, ref, meaning) of `pairs`: 1e6/rps(x) − 1e6/rps(ref) (wall time
     of the saturated proxy), and the same from the proxy under test's own CPU time per request (`cpu_field`, written
-    as `cpu_key`)."""
+    as `cpu_key`). Also the CPU difference within each repeat, whose arms ran minutes apart at most: its median
+    (`paired`) and range drift less with the machine than a difference of medians taken over the whole run."""
     rows = []
     for x, ref, meaning in pairs:
         if x not in summary or ref not in summary:
             continue
         rx, rr = summary[x]["ok_rps"]["median"], summary[ref]["ok_rps"]["median"]
         cx, cr = summary[x][cpu_field]["median"], summary[ref][cpu_field]["median"]
+        per_repeat = {}
+        for r in runs:
+            if r["arm"] in (x, ref) and r.get(cpu_field) is not None:
+                per_repeat.setdefault(r["repeat"], {})[r["arm"]] = r[cpu_field]
+        paired = [v[x] - v[ref] for v in per_repeat.values() if x in v and ref in v]
         rows.append(
             {
                 "x": x,
@@ -743,9 +779,20 @@ def derived_costs(
                 "meaning": meaning,
                 "us_per_req_from_rps": 1e6 / rx - 1e6 / rr if rx and rr else None,
                 cpu_key: cx - cr if cx is not None and cr is not None else None,
+                "paired": {"median": statistics.median(paired), "min": min(paired), "max": max(paired)}
+                if paired
+                else None,
             }
         )
     return rows
+
+
+def paired_text(row: dict) -> str:
+    """A derived row's per-repeat CPU difference: median (min to max)."""
+    p = row.get("paired")
+    if not p:
+        return "–"
+    return f"{p['median']:+.1f} ({p['min']:+.1f} to {p['max']:+.1f})"
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -773,6 +820,7 @@ def chart(summary: dict, arms: list[Arm], path: Path, subtitle: str) -> None:
         "j": "#3949ab",
         "k": "#0d47a1",
         "l": "#5c6bc0",
+        "m": "#fff59d",
     }
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5.2))
 
@@ -849,7 +897,8 @@ def report_section(result: dict, arms: list[Arm], chart_rel: str) -> str:
         "the echo upstream (forged `X-SSL-Client-CN`/`x_ssl_client_cn` in; (a), (f) let them through; (b) adds XFCC "
         "with alice's hash; (c), (d), (k), (l) send alice's BaaS headers and no forged value, (k) and (l) with "
         "`Signature` and `Signature-Input`; (e) sends the `x-cert-*` set). Arm (l) is (k) with each request to a new "
-        "path (`--rand-regex-url`, `/r/` and 12 random letters).",
+        "path (`--rand-regex-url`, `/r/` and 12 random letters); arm (m) is (g), then (k)'s two signature headers at "
+        "(k)'s lengths.",
         "",
         "| arm | req/s median (min–max) | p50 µs | p99 µs (min–max) | req/s ÷ (a) | req/s ÷ (b) | p99 ÷ (b) "
         "| Envoy CPU µs/req (min–max) | Envoy on its core | other load on it |",
@@ -893,13 +942,14 @@ def report_section(result: dict, arms: list[Arm], chart_rel: str) -> str:
         "",
         "Per-request cost differences (µs, from the medians):",
         "",
-        "| difference | from req/s: 1e6/rps(x) − 1e6/rps(ref) | from Envoy CPU/req | meaning |",
-        "|---|---:|---:|---|",
+        "| difference | from req/s: 1e6/rps(x) − 1e6/rps(ref) | from Envoy CPU/req | Envoy CPU/req, per repeat: "
+        "median (min to max) | meaning |",
+        "|---|---:|---:|---:|---|",
     ]
     for row in result["derived"]:
         lines.append(
             f"| ({row['x']}) − ({row['ref']}) | {_f(row['us_per_req_from_rps'], '+.1f')} "
-            f"| {_f(row['us_per_req_envoy_cpu'], '+.1f')} | {row['meaning']} |"
+            f"| {_f(row['us_per_req_envoy_cpu'], '+.1f')} | {paired_text(row)} | {row['meaning']} |"
         )
     gap = result.get("gap_to_b")
     if gap:
@@ -1215,7 +1265,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
 
     summary = summarize(runs, arms)
-    derived = derived_costs(summary)
+    derived = derived_costs(summary, runs)
     result: dict = {
         "finished": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "wall_s": time.monotonic() - started,
@@ -1368,7 +1418,8 @@ def print_summary(result: dict, arms: list[Arm]) -> None:
     for row in result["derived"]:
         print(
             f"({row['x']})-({row['ref']}): {_f(row['us_per_req_from_rps'], '+.1f')} µs/req from req/s, "
-            f"{_f(row['us_per_req_envoy_cpu'], '+.1f')} µs/req Envoy CPU  — {row['meaning']}"
+            f"{_f(row['us_per_req_envoy_cpu'], '+.1f')} µs/req Envoy CPU, per repeat {paired_text(row)}  "
+            f"— {row['meaning']}"
         )
     for t in result.get("targets", []):
         print(f"target {t['target']}: {t['measured']} -> {'met' if t['met'] else 'NOT met'}")

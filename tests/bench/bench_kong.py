@@ -80,16 +80,19 @@ ARMS = [
     Arm("d2", "baas-kong", "mtls-headers baas, Kong Lua"),
     Arm("f", "noop", "no-op Wasm filter, directive"),
     Arm("g", "floor", "host-call floor of (d)"),
+    Arm("g2", "floor_signed", "floor of (k): (g) + 2 headers"),
     Arm("k", "signed", "mtls-headers baas, signed"),
     Arm("k2", "signed_paths", "signed, a new path each request", random_path=True),
 ]
 ARM = {a.key: a for a in ARMS}
-DEFAULT_ARMS = "a,b,c,d,d2,f,g,k,k2"
+DEFAULT_ARMS = "a,b,c,d,d2,f,g,g2,k,k2"
 
 # Arm (g): the no-op filter making exactly the host calls mtls-headers' baas preset makes per request on this host
 # once its identity cache is warm, the host detected and the connection seen verified (src/proxy.rs, src/peer.rs):
 # the request header map, `ngx.connection`, the clock, six header writes.
 FLOOR_CALLS = "map=1; props=ngx.connection; clock=1; set=6"
+# Arm (g2): (g), then arm (k)'s two headers at (k)'s lengths (bench.py, arm (m)).
+SIGNED_FLOOR_CALLS = FLOOR_CALLS + f"; signed={bench.SIGNED_LENGTHS[0]},{bench.SIGNED_LENGTHS[1]}"
 
 # Arm (b): the BaaS headers from nginx's own variables. nginx has $ssl_client_verify, $ssl_client_serial,
 # $ssl_client_s_dn and $ssl_client_i_dn (RFC 2253, as OpenSSL prints it), but no per-attribute variable: CN and UID
@@ -194,6 +197,8 @@ def arm_directives(key: str) -> str:
         return "proxy_wasm noop;"
     if key == "g":
         return f"proxy_wasm noop {_nginx_quote(FLOOR_CALLS)};"
+    if key == "g2":
+        return f"proxy_wasm noop {_nginx_quote(SIGNED_FLOOR_CALLS)};"
     if key in ("k", "k2"):
         return f"proxy_wasm mtls_headers {_nginx_quote(SIGNED_CONFIG)};"
     raise ValueError(key)
@@ -453,7 +458,7 @@ def sanity_check(arm: Arm, port: int, certs: Path, echo_server) -> str:
     names = [n for n, _ in got]
     forged = [(n, v) for n, v in got if v == "forged"]
     identity = [n for n in names if harness.canon(n).startswith("x-ssl") and (n, "forged") not in forged]
-    if arm.key in ("a", "f", "g"):
+    if arm.key in ("a", "f", "g", "g2"):
         want(len(forged) == len(FORGED), "every forged header reaches the upstream (nothing strips them)")
         want(not identity, "no identity headers")
     elif arm.key == "b":
@@ -465,6 +470,10 @@ def sanity_check(arm: Arm, port: int, certs: Path, echo_server) -> str:
     if arm.key in ("k", "k2"):
         sig = [v for n, v in got if n in ("signature", "signature-input")]
         want(len(sig) == 2 and all(v.startswith("mtls=") for v in sig), f"signed ({sig})")
+    if arm.key in ("k", "g2"):
+        # (g2) must write what (k) sends.
+        lengths = [len(v) for n in ("signature-input", "signature") for m, v in got if m == n]
+        want(lengths == list(bench.SIGNED_LENGTHS), f"signature headers of {bench.SIGNED_LENGTHS} bytes ({lengths})")
     if problems:
         shown = "\n  ".join(f"{n}: {v}" for n, v in got)
         raise BenchError(
@@ -510,6 +519,7 @@ DERIVED = [
     ("d", "g", "mtls-headers' own code: (d) above a filter making the same host calls and nothing else"),
     ("k", "d", "RFC 9421 signing: signed baas above unsigned baas (target: at most 3 µs)"),
     ("k2", "d", "signing when every request has a new path (the identity's memo of request targets misses)"),
+    ("g2", "g", "the host's part of signing: (g) plus two headers of (k)'s lengths, above (g)"),
     ("f", "a", "fixed cost of a Wasm filter in ngx_wasm_module + Wasmtime (no-op filter above proxy_pass only)"),
     ("b", "a", "nginx's own proxy_set_header mapping above proxy_pass only"),
     ("c", "a", "the Lua mapping (clear Lua + mapping) above proxy_pass only"),
@@ -608,6 +618,8 @@ def report_section(result: dict, arms: list[Arm]) -> str:
     ]
     if "g" in s:
         lines.append(f"| (g) | `proxy_wasm noop '{FLOOR_CALLS}'`: the host calls (d) makes, and nothing else |")
+    if "g2" in s:
+        lines.append(f"| (g2) | `proxy_wasm noop '{SIGNED_FLOOR_CALLS}'`: (g), then (k)'s two headers at their lengths |")
     if "k" in s:
         lines.append(
             f"| (k) | `proxy_wasm mtls_headers '{SIGNED_CONFIG}'`, the key from nginx's `env` (RFC 9421, HMAC-SHA256) |"
@@ -701,13 +713,14 @@ def report_section(result: dict, arms: list[Arm]) -> str:
         "",
         "Per-request cost differences (µs, from the medians):",
         "",
-        "| difference | from req/s: 1e6/rps(x) − 1e6/rps(ref) | from nginx CPU/req | meaning |",
-        "|---|---:|---:|---|",
+        "| difference | from req/s: 1e6/rps(x) − 1e6/rps(ref) | from nginx CPU/req | nginx CPU/req, per repeat: "
+        "median (min to max) | meaning |",
+        "|---|---:|---:|---:|---|",
     ]
     for row in result["derived"]:
         lines.append(
             f"| ({row['x']}) − ({row['ref']}) | {_f(row['us_per_req_from_rps'], '+.1f')} "
-            f"| {_f(row['us_per_req_nginx_cpu'], '+.1f')} | {row['meaning']} |"
+            f"| {_f(row['us_per_req_nginx_cpu'], '+.1f')} | {bench.paired_text(row)} | {row['meaning']} |"
         )
     if result.get("targets"):
         lines += [
@@ -753,7 +766,8 @@ def print_summary(result: dict, arms: list[Arm]) -> None:
     for row in result["derived"]:
         print(
             f"({row['x']})-({row['ref']}): {_f(row['us_per_req_from_rps'], '+.1f')} µs/req from req/s, "
-            f"{_f(row['us_per_req_nginx_cpu'], '+.1f')} µs/req nginx CPU  — {row['meaning']}"
+            f"{_f(row['us_per_req_nginx_cpu'], '+.1f')} µs/req nginx CPU, per repeat {bench.paired_text(row)}  "
+            f"— {row['meaning']}"
         )
     for t in result.get("targets", []):
         print(f"target {t['target']}: {t['measured']} -> {'met' if t['met'] else 'NOT met'}")
@@ -974,7 +988,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
 
     summary = bench.summarize(runs, arms, SUMMARY_FIELDS, rps_refs=("a", "c"), p99_refs=("a", "c"))
-    derived = bench.derived_costs(summary, DERIVED, "nginx_cpu_us_per_req", "us_per_req_nginx_cpu")
+    derived = bench.derived_costs(summary, runs, DERIVED, "nginx_cpu_us_per_req", "us_per_req_nginx_cpu")
     machine["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
     result: dict = {
         "finished": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

@@ -7,8 +7,9 @@
 //! named there and nothing else, with nothing allocated by its own code (the host still writes each answer into
 //! memory the module allocates, as it does for the filter), so the cost of the proxy-wasm calls a filter needs
 //! shows apart from the cost of its own code. Format: `;`-separated `props=<dotted path>,<dotted path>...`,
-//! `map=<n>` (request header map reads), `clock=<n>` (clock reads), `set=<n>` (header writes), and
-//! `apply=replace|add|pairs`: how the `set` headers are written (`proxy_replace_header_map_value` each, the
+//! `map=<n>` (request header map reads), `clock=<n>` (clock reads), `set=<n>` (header writes),
+//! `signed=<bytes>,<bytes>` (two more writes, `signature-input` and `signature` with values of those lengths: what
+//! signing adds to the host's work), and `apply=replace|add|pairs`: how the `set` headers are written (`proxy_replace_header_map_value` each, the
 //! default; `proxy_add_header_map_value` each; or one `proxy_set_header_map_pairs` with the map read plus them).
 //! The raw calls are declared here, as the filter's `proxy.rs` declares its own: the SDK's `hostcalls` allocate a
 //! path vector per property read and a `String` pair per header.
@@ -38,6 +39,8 @@ struct Calls {
     clocks: u32,
     /// The names of the headers written, made once.
     sets: Vec<Vec<u8>>,
+    /// `signed`: the two signature headers, names and values made once, written by replace after `sets`.
+    signed: Vec<(Vec<u8>, Vec<u8>)>,
     apply: Apply,
 }
 
@@ -59,6 +62,14 @@ impl Calls {
                 "map" => calls.maps = n,
                 "clock" => calls.clocks = n,
                 "set" => calls.sets = (0..n).map(|i| format!("x-floor-{i}").into_bytes()).collect(),
+                "signed" => {
+                    let lengths = value.split(',').map(|l| l.trim().parse().unwrap_or(0));
+                    calls.signed = ["signature-input", "signature"]
+                        .iter()
+                        .zip(lengths)
+                        .map(|(name, len)| (name.as_bytes().to_vec(), vec![b'a'; len]))
+                        .collect();
+                }
                 "apply" => {
                     calls.apply = match value {
                         "add" => Apply::Add,
@@ -115,6 +126,7 @@ impl HttpContext for Noop {
             Apply::Add => calls.sets.iter().for_each(|name| abi::add_request_header(name, VALUE)),
             Apply::Pairs => abi::set_request_header_map(&with_headers(&map, &calls.sets)),
         }
+        calls.signed.iter().for_each(|(name, value)| abi::replace_request_header(name, value));
         Action::Continue
     }
 }
