@@ -69,7 +69,8 @@ impl Signing {
     }
 
     /// The part of a signature that depends on the headers set only (section 2.5: their lines come first in the
-    /// signature base): computed once per verified identity and cached with it, which `remember_targets` says.
+    /// signature base): computed once per verified identity and cached with it. `remember_targets` for such a
+    /// cached prefix: it then keeps the HMAC states of the identity's recent request targets ([`Targets`]).
     pub fn prefix(&self, set: &[SetHeader], remember_targets: bool) -> Prefix {
         // `Signature-Input`'s value up to `created`'s: `<label>=(<components>);keyid=…;alg=…;tag=…;created=`.
         // Section 2.3 leaves the parameters' order to the signer: `created`, the only one that changes, goes last.
