@@ -14,7 +14,7 @@ WASM_OPT_FLAGS := -Oz --strip-producers --enable-bulk-memory --enable-sign-ext -
 	--enable-mutable-globals --enable-multivalue --enable-reference-types
 
 .PHONY: build test test-native test-e2e lint demo demo-kong clean toolchain venv envoys wasmhost probe kong-files \
-	kong-schema kong-host bench bench-smoke bench-kong bench-kong-smoke bench-micro noop
+	kong-schema kong-host bench bench-smoke bench-kong bench-kong-smoke bench-micro noop profile-kong
 
 # Kong 3.9.3's proxy-wasm host, built once (scripts/build-kong-host.sh), keyed by its pins.
 KONG_HOST_DIR := .tools/kong-host/nginx-1.25.3-ngxwasm-9136e463-wasmtime-26.0.0-lua-0.10.26
@@ -149,6 +149,17 @@ bench-kong: build noop venv kong-host $(OHA)
 # The same with 200 requests per arm and one repeat, into a temporary directory: proves `make bench-kong` works.
 bench-kong-smoke: build noop venv kong-host $(OHA)
 	$(PY) tests/bench/bench_kong.py --smoke --oha $(OHA) $(BENCH_KONG_ARGS)
+
+# Where the filter's own time goes on Kong's real host: perf samples one nginx worker while oha loads each arm, and
+# Wasmtime's perf map names the filter's functions (tests/bench/profile_kong.py). The filter is built with its
+# function names, without wasm-opt, into target/profile. Options: PROFILE_KONG_ARGS (e.g. --arms d,k,k2).
+PROFILE_KONG_ARGS ?=
+profile-kong: noop venv kong-host $(OHA)
+	@command -v perf >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q linux-perf >/dev/null
+	CARGO_TARGET_DIR=target/profile CARGO_PROFILE_RELEASE_STRIP=false \
+		cargo build --release --target $(WASM_TARGET) -p mtls-headers
+	$(PY) tests/bench/profile_kong.py --oha $(OHA) \
+		--wasm target/profile/$(WASM_TARGET)/release/mtls_headers.wasm $(PROFILE_KONG_ARGS)
 
 # The filter's own per-request cost with criterion, through the .wasm in the wasmtime test host and natively under
 # the same host model (tests/wasmhost/src/native.rs), each with the identity cache hit and missed. Reported in

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """`make bench`: what mtls-headers costs on a real Envoy, next to what Envoy gives for free and the usual alternatives.
 
-One Envoy under test (`--concurrency 1`, pinned to one core) has six mTLS listeners, identical but for the HTTP
-filters, one per arm:
+One Envoy under test (`--concurrency 1`, pinned to one core) has one mTLS listener per arm, identical but for the
+HTTP filters:
 
     a  router only, no certificate headers                   (the limit)
     b  native x-forwarded-client-cert, SANITIZE_SET          (what Envoy gives for free)
@@ -10,6 +10,9 @@ filters, one per arm:
     d  mtls-headers, preset baas                              (target/wasm32-wasip1/release/mtls_headers.wasm)
     e  mtls-headers, preset cloudflare
     f  a no-op proxy-wasm filter built the same way           (the fixed cost of any Wasm filter in V8)
+    g  the no-op filter making the host calls (d) makes       (the floor of (d)); h, i: its writes by add, by map
+    j  mtls-headers, preset envoy-xfcc
+    k  (d) signed (RFC 9421); l: (k) with a new path on every request; m: (g) plus (k)'s two signature headers
 
 Every listener routes `/` to a fast upstream (a second Envoy answering 200 with a tiny body: a real upstream hop, the
 same for every arm) and `/echo` to tests/e2e/echo.py, which the script uses for a one-request sanity check per arm

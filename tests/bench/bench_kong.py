@@ -15,7 +15,9 @@ location does before `proxy_pass`:
         pre-function code kong/clear-owned-headers.lua
     f   the no-op proxy-wasm filter with the directive              (the fixed cost of any filter on this host)
     g   the no-op filter making the host calls (d) makes per request: the floor of (d)
+    g2  (g), then the two headers (k) adds, at (k)'s lengths: the host's part of signing
     k   (d) with `sign` (RFC 9421 HMAC-SHA256): issue 11's signing cost on this host
+    k2  (k) with a new path on every request (the signing memo of request targets misses)
 
 Every location proxies over upstream keepalive to the same upstream, a second nginx (same binary, no Wasm) answering
 `200 ok`, pinned with oha to the other core. `/echo` goes to tests/e2e/echo.py instead, for a one-request sanity
