@@ -136,8 +136,9 @@ const TARGET_BYTES: usize = 256;
 /// The HMAC states through `created=` for the (method, authority, path) an identity requested recently. After the
 /// headers' lines, the signature base holds the derived components and `@signature-params` up to `created`'s
 /// value (section 2.5), which change only with the target; `@path` leaves out the query (section 2.2.6). A client
-/// calling the same few endpoints (gRPC methods, a REST collection) then hashes 10 digits per request, 2 SHA-256
-/// blocks with HMAC's outer one, instead of about 7 (`baas`).
+/// calling the same few endpoints (gRPC methods, a REST collection) then hashes 10 digits per request: 2 SHA-256
+/// blocks with HMAC's outer one (3 when the bytes before the digits leave no room for them and the padding),
+/// instead of about 7 (`baas`).
 #[derive(Default)]
 struct Targets {
     entries: Vec<Target>,
