@@ -82,9 +82,7 @@ impl Signing {
             input_head.push('"');
             input_head.push_str(&h.name);
             input_head.push_str("\" ");
-            for part in ["\"", &*h.name, "\": ", &*h.value, "\n"] {
-                state.update(part.as_bytes());
-            }
+            base_line(&mut state, &h.name, &h.value);
         }
         input_head.push_str("\"@method\" \"@authority\" \"@path\");keyid=\"");
         for part in [&*self.keyid, "\";alg=\"hmac-sha256\";tag=\"", TAG, "\";created="] {
@@ -165,12 +163,10 @@ impl Prefix {
             return hit.state.clone();
         }
         let mut state = self.state.clone();
-        // Section 2.5: one line per component, `"<name>": <value>`, then `"@signature-params": <params>`.
+        // Section 2.5: the derived components' lines, then `"@signature-params": <params>`.
         for (name, value) in [("@method", request.method), ("@authority", &request.authority), ("@path", request.path)]
         {
-            for part in ["\"", name, "\": ", value, "\n"] {
-                state.update(part.as_bytes());
-            }
+            base_line(&mut state, name, value);
         }
         state.update(b"\"@signature-params\": ");
         state.update(self.input_head.get(self.params_at..).unwrap_or_default().as_bytes());
@@ -193,6 +189,13 @@ impl Prefix {
             }
         }
         state
+    }
+}
+
+/// Section 2.5: a component's line in the signature base, `"<name>": <value>` and a newline.
+fn base_line(state: &mut Sha256, name: &str, value: &str) {
+    for part in ["\"", name, "\": ", value, "\n"] {
+        state.update(part.as_bytes());
     }
 }
 

@@ -130,6 +130,11 @@ SIGNED_LENGTHS = (
 )
 SIGNED_FLOOR_CALLS = FLOOR_CALLS + f"; signed={SIGNED_LENGTHS[0]},{SIGNED_LENGTHS[1]}"
 
+
+def signature_lengths(got: list[tuple[str, str]]) -> list[int]:
+    """The lengths of the `signature-input` and `signature` values the upstream got, in that order."""
+    return [len(v) for n in ("signature-input", "signature") for m, v in got if m == n]
+
 # Arm (b): exactly these details are set (Hash= is always added by Envoy); cert/chain are not.
 XFCC_DETAILS = {"subject": True, "uri": True, "dns": True}
 
@@ -477,9 +482,6 @@ def sanity_check(arm: Arm, port: int, certs: Path) -> str:
         if arm.key in ("g", "h", "i", "m"):
             # The floor's writes must happen, or it measures calls the host refused.
             want(floor == [(f"x-floor-{i}", "a typical value") for i in range(6)], f"x-floor-0..5 once each ({floor})")
-        if arm.key == "m":
-            lengths = [len(v) for n in ("signature-input", "signature") for m, v in got if m == n]
-            want(lengths == list(SIGNED_LENGTHS), f"signature headers of {SIGNED_LENGTHS} bytes ({lengths})")
     elif arm.key == "b":
         digest = certinfo.fingerprint(alice, "sha256")
         want(len(xfcc) == 1, "exactly one x-forwarded-client-cert")
@@ -497,9 +499,6 @@ def sanity_check(arm: Arm, port: int, certs: Path) -> str:
         if arm.key in ("k", "l"):
             sig = [v for n, v in got if n in ("signature", "signature-input")]
             want(len(sig) == 2 and sig[0].startswith("mtls=") and sig[1].startswith("mtls="), f"signed ({sig})")
-            lengths = [len(v) for n in ("signature-input", "signature") for m, v in got if m == n]
-            if arm.key == "k":
-                want(lengths == list(SIGNED_LENGTHS), f"arm (m) writes what (k) sends: {SIGNED_LENGTHS} ({lengths})")
     elif arm.key == "j":
         digest = certinfo.fingerprint(alice, "sha256")
         want(not forged, "no forged value")
@@ -515,6 +514,10 @@ def sanity_check(arm: Arm, port: int, certs: Path) -> str:
         }.items():
             values = [v for n, v in got if n == name]
             want(values == [value], f"{name}: {value!r} (got {values!r})")
+    if arm.key in ("k", "m"):
+        # (m) must write what (k) sends.
+        lengths = signature_lengths(got)
+        want(lengths == list(SIGNED_LENGTHS), f"signature headers of {SIGNED_LENGTHS} bytes ({lengths})")
     if problems:
         shown = "\n  ".join(f"{n}: {v}" for n, v in got)
         raise BenchError(

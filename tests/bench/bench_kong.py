@@ -474,7 +474,7 @@ def sanity_check(arm: Arm, port: int, certs: Path, echo_server) -> str:
         want(len(sig) == 2 and all(v.startswith("mtls=") for v in sig), f"signed ({sig})")
     if arm.key in ("k", "g2"):
         # (g2) must write what (k) sends.
-        lengths = [len(v) for n in ("signature-input", "signature") for m, v in got if m == n]
+        lengths = bench.signature_lengths(got)
         want(lengths == list(bench.SIGNED_LENGTHS), f"signature headers of {bench.SIGNED_LENGTHS} bytes ({lengths})")
     if problems:
         shown = "\n  ".join(f"{n}: {v}" for n, v in got)

@@ -9,8 +9,9 @@
 //! shows apart from the cost of its own code. Format: `;`-separated `props=<dotted path>,<dotted path>...`,
 //! `map=<n>` (request header map reads), `clock=<n>` (clock reads), `set=<n>` (header writes),
 //! `signed=<bytes>,<bytes>` (two more writes, `signature-input` and `signature` with values of those lengths: what
-//! signing adds to the host's work), and `apply=replace|add|pairs`: how the `set` headers are written (`proxy_replace_header_map_value` each, the
-//! default; `proxy_add_header_map_value` each; or one `proxy_set_header_map_pairs` with the map read plus them).
+//! signing adds to the host's work), and `apply=replace|add|pairs`: how the `set` headers are written
+//! (`proxy_replace_header_map_value` each, the default; `proxy_add_header_map_value` each; or one
+//! `proxy_set_header_map_pairs` with the map read plus them).
 //! The raw calls are declared here, as the filter's `proxy.rs` declares its own: the SDK's `hostcalls` allocate a
 //! path vector per property read and a `String` pair per header.
 
